@@ -1,0 +1,249 @@
+//! Stage two of the config: the checked, resolved values the gateway runs on.
+//!
+//! Nothing here can be out of range: secrets are resolved, paths joined,
+//! durations typed, and "-1 means off" has become `Option` or [`Limit`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Secret;
+
+/// The whole runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub routing: RoutingConfig,
+    pub log: LogConfig,
+    pub endpoints: Vec<EndpointConfig>,
+    /// The file the config was read from, if any.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Resolved worker count, at least 1.
+    pub workers: usize,
+    pub data_dir: PathBuf,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_body_bytes: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub client_keys: Vec<Secret>,
+    pub passthrough: bool,
+    pub allow_anonymous: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Requests per IP per `ip_interval`; `None` = off.
+    pub ip_requests: Option<u64>,
+    pub ip_interval: Duration,
+    /// Errors per IP per `ip_error_window` before the IP is blocked; `None` = off.
+    pub ip_error_threshold: Option<u64>,
+    pub ip_error_window: Duration,
+    /// Upstream attempts per request (first try plus failovers), at least 1.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    pub strategy: Strategy,
+}
+
+/// How an endpoint is picked among those that can serve a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Random,
+    RoundRobin,
+    Weighted,
+    LeastLatency,
+}
+
+impl Strategy {
+    pub const EXPECTED: &'static str =
+        "expected one of random, round_robin, weighted, least_latency";
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "random" => Some(Self::Random),
+            "round_robin" => Some(Self::RoundRobin),
+            "weighted" => Some(Self::Weighted),
+            "least_latency" => Some(Self::LeastLatency),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::RoundRobin => "round_robin",
+            Self::Weighted => "weighted",
+            Self::LeastLatency => "least_latency",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: log::LevelFilter,
+    /// Absolute, or already joined onto `data_dir`.
+    pub dir: PathBuf,
+}
+
+/// Which upstream dialect and defaults an endpoint uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    OpenAi,
+    OpenAiCompatible,
+    Anthropic,
+    Mock,
+}
+
+impl ProviderKind {
+    pub const EXPECTED: &'static str = "expected one of openai, openai_compatible, anthropic, mock";
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "openai" => Some(Self::OpenAi),
+            "openai_compatible" => Some(Self::OpenAiCompatible),
+            "anthropic" => Some(Self::Anthropic),
+            "mock" => Some(Self::Mock),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::OpenAiCompatible => "openai_compatible",
+            Self::Anthropic => "anthropic",
+            Self::Mock => "mock",
+        }
+    }
+
+    /// The base URL used when the endpoint gives none (`None`: it must).
+    pub fn default_base_url(&self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("https://api.openai.com"),
+            Self::Anthropic => Some("https://api.anthropic.com"),
+            Self::Mock => Some(""),
+            Self::OpenAiCompatible => None,
+        }
+    }
+}
+
+/// A per-endpoint request budget (requests per minute or per day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Unlimited,
+    /// At most this many; `Max(0)` disables the endpoint for that window.
+    Max(u64),
+}
+
+impl Limit {
+    /// From the file's convention: -1 unlimited, otherwise a maximum.
+    pub fn from_i64(value: i64) -> Option<Self> {
+        match value {
+            -1 => Some(Self::Unlimited),
+            n => u64::try_from(n).ok().map(Self::Max),
+        }
+    }
+
+    /// False only for `Max(0)`.
+    pub fn allows_any(&self) -> bool {
+        !matches!(self, Self::Max(0))
+    }
+
+    /// Back to the file's convention (-1 for unlimited).
+    pub fn as_i64(&self) -> i64 {
+        match self {
+            Self::Unlimited => -1,
+            Self::Max(n) => i64::try_from(*n).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// One upstream endpoint, with its keys resolved.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub id: String,
+    pub name: String,
+    pub provider: ProviderKind,
+    /// No trailing '/'; empty for a mock endpoint without one.
+    pub base_url: String,
+    pub keys: Vec<Secret>,
+    pub rpm: Limit,
+    pub rpd: Limit,
+    pub enabled: bool,
+    /// Empty = any model.
+    pub models: Vec<String>,
+    /// Requested model name → upstream model name.
+    pub model_mapping: BTreeMap<String, String>,
+    pub weight: u32,
+    /// Normalised `/x` (leading '/', no trailing '/'); never `/v1`.
+    pub route_prefix: Option<String>,
+    /// Lowercased `Host` values this endpoint is reserved for.
+    pub hosts: Vec<String>,
+    /// Mock only: artificial delay before answering.
+    pub latency_ms: u64,
+    pub anthropic_version: String,
+}
+
+impl EndpointConfig {
+    /// Whether a request for `model` may be sent here.
+    pub fn serves(&self, model: &str) -> bool {
+        self.models.is_empty()
+            || self.models.iter().any(|m| m == model)
+            || self.model_mapping.contains_key(model)
+    }
+
+    /// The model name to send upstream for a requested `model`.
+    pub fn upstream_model<'a>(&'a self, model: &'a str) -> &'a str {
+        self.model_mapping.get(model).map_or(model, String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_conventions() {
+        assert_eq!(Limit::from_i64(-1), Some(Limit::Unlimited));
+        assert_eq!(Limit::from_i64(0), Some(Limit::Max(0)));
+        assert_eq!(Limit::from_i64(-2), None);
+        assert!(!Limit::Max(0).allows_any());
+        assert!(Limit::Max(5).allows_any() && Limit::Unlimited.allows_any());
+        assert_eq!(Limit::Unlimited.as_i64(), -1);
+        assert_eq!(Limit::Max(7).as_i64(), 7);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for kind in [
+            ProviderKind::OpenAi,
+            ProviderKind::OpenAiCompatible,
+            ProviderKind::Anthropic,
+            ProviderKind::Mock,
+        ] {
+            assert_eq!(ProviderKind::from_name(kind.as_str()), Some(kind));
+        }
+        for strategy in [
+            Strategy::Random,
+            Strategy::RoundRobin,
+            Strategy::Weighted,
+            Strategy::LeastLatency,
+        ] {
+            assert_eq!(Strategy::from_name(strategy.as_str()), Some(strategy));
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The gateway's error family: who failed (client, upstream, gateway), whether
+//! a retry may help, and, in `response.rs`, the one place where an error
+//! becomes an HTTP response in the client's dialect.
+
+mod response;
+
+use std::time::Duration;
+
+/// Everything that can end a client request without an upstream answer being
+/// relayed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Incorrect or missing API key. Provide a valid key in 'Authorization: Bearer <key>' or 'x-api-key'.")]
+    Unauthorized,
+    #[error("Access from this IP address is blocked after repeated errors; retry in {} seconds.", .retry_after.as_secs())]
+    Banned { retry_after: Duration },
+    #[error("Unknown route: {method} {path}")]
+    UnknownRoute { method: String, path: String },
+    #[error("The model '{model}' does not exist or is not served here. Available models: {}", .available.join(", "))]
+    ModelNotFound {
+        model: String,
+        available: Vec<String>,
+    },
+    #[error("'model' is required.")]
+    ModelMissing,
+    #[error("Request body is larger than the limit of {limit_bytes} bytes.")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("Rate limit reached for {scope}; retry in {} seconds.", retry_secs(.retry_after))]
+    RateLimited {
+        scope: LimitScope,
+        retry_after: Duration,
+    },
+    #[error("No upstream key is usable for this request (all revoked or missing).")]
+    NoUsableKey,
+    #[error("Upstream failed after {attempts} attempt(s): {last}")]
+    UpstreamUnavailable { attempts: u32, last: String },
+    #[error("Upstream did not answer in time after {attempts} attempt(s).")]
+    UpstreamTimeout { attempts: u32 },
+    #[error("Internal gateway error: {0}")]
+    Internal(String),
+}
+
+/// Which limit a 429 came from, for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    ClientIp,
+    Endpoints,
+}
+
+impl std::fmt::Display for LimitScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitScope::ClientIp => "requests from your IP address",
+            LimitScope::Endpoints => "every upstream endpoint serving this model",
+        })
+    }
+}
+
+fn retry_secs(d: &Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl GatewayError {
+    /// Errors that count toward the IP blacklist: the client's own mistakes
+    /// that a scanner or a misconfigured script would repeat.
+    pub fn counts_against_ip(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::InvalidJson(_)
+                | GatewayError::Unauthorized
+                | GatewayError::UnknownRoute { .. }
+                | GatewayError::ModelNotFound { .. }
+                | GatewayError::PayloadTooLarge { .. }
+        )
+    }
+
+    /// Seconds for the Retry-After header, when the error has one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GatewayError::RateLimited { retry_after, .. }
+            | GatewayError::Banned { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}

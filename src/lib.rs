@@ -1,0 +1,40 @@
+//! aigate: a self-hosted LLM API gateway.
+//!
+//! Clients speak the OpenAI or the Anthropic API; aigate holds the real
+//! upstream keys, picks an endpoint and a key, enforces limits, relays the
+//! reply (streams included) and logs usage.
+//!
+//! # Layout
+//! - [`config`]: the TOML contract, environment overrides, validation into
+//!   the runtime [`config::Config`]; secrets that print `*****`.
+//! - [`api`]: client-facing wire types: the two dialects, their error
+//!   bodies, the few request fields read on the hot path.
+//! - [`error`]: the gateway's error family, mapped to HTTP in one place.
+//! - [`pipeline`]: one request's way through guard → auth → route → select →
+//!   send → finish, with retries and the streaming relay.
+//! - [`actors`]: the owners of mutable state: KeyPool, RateLimiter (one per
+//!   endpoint), Blacklist, UsageLogger.
+//! - [`limits`]: sliding-window arithmetic.
+//! - [`storage`]: the persistence trait, its sled backend and the one actor
+//!   allowed to block on disk.
+//! - [`stream`]: SSE framing and the usage taps run over streams.
+//! - [`providers`]: upstream kinds (URL layout, auth) and the offline mock.
+//! - [`routes`]: the route table and the gateway's own endpoints.
+//! - [`server`]: start from an injected listener, graceful stop, flush.
+//! - [`state`]: what handlers share.
+
+pub mod actors;
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod limits;
+pub mod logging;
+pub mod pipeline;
+pub mod providers;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod stream;
+
+pub use server::Gateway;

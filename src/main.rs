@@ -1,0 +1,106 @@
+//! The `aigate` command: parse the CLI, load the config, set up logging, run.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use aigate::config::{self, CliOverrides};
+
+#[derive(Parser)]
+#[command(name = "aigate", version, about = "A self-hosted LLM API gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file (default: config/aigate.toml if it exists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on, e.g. 127.0.0.1:6543.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where the database and logs live.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate a config and print a summary (keys are counted, never shown).
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let env = config::process_env();
+    match cli.command {
+        Command::CheckConfig { config: path } => {
+            match config::load(path.as_deref(), &env, &CliOverrides::default()) {
+                Ok(config) => {
+                    println!("{}", config.summary());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", describe(path.as_deref()));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve {
+            config: path,
+            listen,
+            data_dir,
+        } => {
+            let overrides = CliOverrides { listen, data_dir };
+            let config = match config::load(path.as_deref(), &env, &overrides) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("{}: {e}", describe(path.as_deref()));
+                    return ExitCode::FAILURE;
+                }
+            };
+            match serve(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("aigate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn describe(path: Option<&std::path::Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None => "configuration".into(),
+    }
+}
+
+fn serve(config: config::Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
+        format!(
+            "cannot create data dir {}: {e}",
+            config.server.data_dir.display()
+        )
+    })?;
+    aigate::logging::init(config.log.level, &config.log.dir)?;
+    let listener = TcpListener::bind(config.server.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    actix_web::rt::System::new().block_on(async move {
+        let gateway = aigate::Gateway::start(listener, config).map_err(|e| e.to_string())?;
+        log::info!(
+            "aigate {} listening on http://{}",
+            env!("CARGO_PKG_VERSION"),
+            gateway.addr()
+        );
+        gateway.run().await.map_err(|e| e.to_string())
+    })
+}

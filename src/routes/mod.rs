@@ -1,0 +1,47 @@
+//! The whole route table, in one `configure` function: the gateway's own
+//! endpoints (health, status, models) and everything proxied.
+
+mod health;
+mod models;
+mod status;
+
+use actix_web::{web, HttpRequest};
+
+use crate::api::Dialect;
+use crate::error::GatewayError;
+use crate::pipeline::{self, auth, guard};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/v1/status", web::get().to(status::status))
+        .route("/v1/models", web::get().to(models::list_models))
+        // Everything else: /v1/* and /{route_prefix}/v1/*, any method.
+        .default_service(web::to(pipeline::handle));
+}
+
+/// Guard and auth for the gateway's own endpoints; errors count against the
+/// IP like any other. `keys_only`: passthrough clients are not enough.
+async fn admit(req: &HttpRequest, state: &AppState, keys_only: bool) -> Result<(), GatewayError> {
+    let ip = guard::client_ip(req, &state.config.server.trusted_proxies);
+    guard::guard(state, ip).await?;
+    let admitted = match auth::authenticate(req.headers(), &state.client_keys, &state.config.auth) {
+        Ok(auth::Client::Passthrough { .. }) if keys_only => Err(GatewayError::Unauthorized),
+        other => other.map(|_| ()),
+    };
+    if let Err(e) = &admitted {
+        if e.counts_against_ip() {
+            state.blacklist.record_error(ip);
+        }
+    }
+    admitted
+}
+
+/// Own endpoints answer in the OpenAI dialect, unless the client sent
+/// Anthropic's version header.
+fn dialect_of(req: &HttpRequest) -> Dialect {
+    match req.headers().contains_key("anthropic-version") {
+        true => Dialect::Anthropic,
+        false => Dialect::OpenAi,
+    }
+}

@@ -1,0 +1,126 @@
+//! AppState: what every request handler shares: the config, the actors'
+//! handles, and the few lock-free counters selection reads.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use crate::actors::blacklist::{Blacklist, BlacklistHandle};
+use crate::actors::key_pool::{KeyPool, KeyPoolHandle};
+use crate::actors::rate_limiter::{RateLimiter, RateLimiterHandle};
+use crate::actors::usage_logger::{UsageLogger, UsageLoggerHandle};
+use crate::config::Config;
+use crate::pipeline::auth::ClientKeys;
+use crate::storage::writer::DiskWriter;
+use crate::storage::{SledStore, StateStore, StorageError, Tree};
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// One per endpoint, same order as `config.endpoints`.
+    pub rate_limiters: Vec<RateLimiterHandle>,
+    pub key_pool: KeyPoolHandle,
+    pub blacklist: BlacklistHandle,
+    pub usage: UsageLoggerHandle,
+    pub writer: Addr<DiskWriter>,
+    pub client_keys: ClientKeys,
+    /// Cursor for the round_robin strategy.
+    pub round_robin: AtomicUsize,
+    /// Per endpoint: smoothed time to first byte in µs (0 = not yet known),
+    /// for the least_latency strategy.
+    pub latency_us: Vec<AtomicU64>,
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Opens storage under `data_dir/db`, restores persisted state and starts
+    /// the actors. Must run inside an actix `System`.
+    pub fn start(config: Config) -> Result<Self, StorageError> {
+        let db_dir = config.server.data_dir.join("db");
+        let store: Arc<dyn StateStore> = Arc::new(SledStore::open(&db_dir)?);
+        let counters = store.load_all(Tree::Counters)?;
+        let bans = store.load_all(Tree::Blacklist)?;
+
+        let log_dir = config.log.dir.clone();
+        let writer_store = store.clone();
+        let writer = SyncArbiter::start(1, move || {
+            DiskWriter::new(writer_store.clone(), log_dir.clone())
+        });
+
+        let rate_limiters = config
+            .endpoints
+            .iter()
+            .map(|e| {
+                let actor = RateLimiter::new(&e.id, e.rpm, e.rpd, &counters, writer.clone());
+                RateLimiterHandle(actor.start())
+            })
+            .collect();
+        let key_pool = KeyPoolHandle(KeyPool::new(&config.endpoints).start());
+        let blacklist =
+            BlacklistHandle(Blacklist::new(config.limits.clone(), &bans, writer.clone()).start());
+        let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
+        let client_keys = ClientKeys::new(&config.auth.client_keys);
+
+        let latency_us = config.endpoints.iter().map(|_| AtomicU64::new(0)).collect();
+        Ok(AppState {
+            config: Arc::new(config),
+            rate_limiters,
+            key_pool,
+            blacklist,
+            usage,
+            writer,
+            client_keys,
+            round_robin: AtomicUsize::new(0),
+            latency_us,
+            started: Instant::now(),
+        })
+    }
+
+    /// Writes every actor's state and the usage buffer, then flushes disk.
+    /// Called once the HTTP server has stopped.
+    /// Folds one observed time to first byte into the endpoint's average.
+    pub fn observe_latency(&self, endpoint: usize, ttfb: std::time::Duration) {
+        if let Some(cell) = self.latency_us.get(endpoint) {
+            let sample = ttfb.as_micros().min(u128::from(u64::MAX)) as u64;
+            let previous = cell.load(std::sync::atomic::Ordering::Relaxed);
+            let next = match previous {
+                0 => sample.max(1),
+                p => (p * 4 + sample) / 5,
+            };
+            cell.store(next.max(1), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    pub async fn persist_all(&self) {
+        use crate::storage::writer::{Flush, WriteBatch};
+        if let Err(e) = self.usage.flush().await {
+            log::error!("usage flush failed: {e}");
+        }
+        for limiter in &self.rate_limiters {
+            if let Ok(ops) = limiter.take_state().await {
+                let _ = self
+                    .writer
+                    .send(WriteBatch {
+                        tree: Tree::Counters,
+                        ops,
+                    })
+                    .await;
+            }
+        }
+        if let Ok(ops) = self.blacklist.take_state().await {
+            let _ = self
+                .writer
+                .send(WriteBatch {
+                    tree: Tree::Blacklist,
+                    ops,
+                })
+                .await;
+        }
+        match self.writer.send(Flush).await {
+            Ok(Ok(())) => log::info!("state flushed to disk"),
+            Ok(Err(e)) => log::error!("flush failed: {e}"),
+            Err(e) => log::error!("disk writer unavailable: {e}"),
+        }
+    }
+}
