@@ -47,6 +47,9 @@ struct Relay {
     anthropic: AnthropicUsageTracker,
     captured: Vec<u8>,
     usage: Option<TokenUsage>,
+    /// The stream's own end marker (`[DONE]`, `message_stop`) was seen: a
+    /// stream that ends without it was cut off.
+    saw_end_marker: bool,
     out: VecDeque<Bytes>,
     ending: Option<Ending>,
     finisher: Option<Finisher>,
@@ -73,6 +76,7 @@ pub fn relay(
         anthropic: AnthropicUsageTracker::default(),
         captured: Vec::new(),
         usage: None,
+        saw_end_marker: false,
         out: VecDeque::new(),
         ending: None,
         finisher: Some(finisher),
@@ -139,20 +143,25 @@ impl Relay {
         let event = parse_event(&raw);
         match self.tap {
             Tap::OpenAiStream { drop_usage_chunk } => {
-                if let OpenAiChunkInfo::Chunk { usage, usage_only } =
-                    usage::inspect_openai_chunk(&event.data)
-                {
-                    if usage.is_some() {
-                        self.usage = usage;
+                match usage::inspect_openai_chunk(&event.data) {
+                    OpenAiChunkInfo::Chunk { usage, usage_only } => {
+                        if usage.is_some() {
+                            self.usage = usage;
+                        }
+                        if usage_only && drop_usage_chunk {
+                            return;
+                        }
                     }
-                    if usage_only && drop_usage_chunk {
-                        return;
-                    }
+                    OpenAiChunkInfo::Done => self.saw_end_marker = true,
+                    OpenAiChunkInfo::NotJson => {}
                 }
                 self.out.push_back(raw);
             }
             _ => {
                 self.anthropic.observe(event.event.as_deref(), &event.data);
+                if event.event.as_deref() == Some("message_stop") || self.anthropic.saw_error() {
+                    self.saw_end_marker = true;
+                }
                 self.out.push_back(raw);
             }
         }
@@ -162,6 +171,10 @@ impl Relay {
     fn end(&mut self) {
         if let Some(rest) = self.framer.finish() {
             self.take_event(rest);
+        }
+        if self.is_sse() && !self.saw_end_marker {
+            self.fail("upstream stream ended before its final event".into());
+            return;
         }
         match self.tap {
             Tap::OpenAiJson => self.usage = usage::from_openai_body(&self.captured),
