@@ -376,10 +376,11 @@ def check_usage_against_ledger(gateway: Gateway) -> None:
     assert len(set(ids)) == len(ids), "request_id values must be unique"
     for r in records:
         assert r.get("ip") == "127.0.0.1", r
-        assert r.get("client") and r.get("client") != CLIENT_KEY, r
+        assert r.get("client") != CLIENT_KEY, r
         status = r.get("status")
         if not (isinstance(status, int) and 200 <= status < 300):
             continue
+        assert r.get("client"), f"an authenticated request without a client id: {r}"
         expected_endpoint = MODEL_ENDPOINT.get(r.get("model"))
         assert r.get("endpoint") == expected_endpoint, r
         assert r.get("key_id") != OPENAI_UPSTREAM_KEY and r.get("key_id") != ANTHROPIC_UPSTREAM_KEY, r
