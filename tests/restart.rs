@@ -1,0 +1,214 @@
+//! The built binary keeps its counters and blacklist across restarts: a clean
+//! SIGTERM loses nothing (and exits 0), a hard kill at most the last second.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::replies::openai_completion;
+use common::{chat, json_of, FakeUpstream, Reply};
+
+struct Binary {
+    child: Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(config: &Path, data_dir: &Path) -> Binary {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_aigate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(response) = common::client().get(format!("{url}/health")).send().await {
+            if response.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "binary did not become healthy");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    Binary { child, url }
+}
+
+impl Binary {
+    async fn post(&self, key: &str, ip: &str) -> u16 {
+        common::client()
+            .post(format!("{}/v1/chat/completions", self.url))
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .insert_header(("x-forwarded-for", ip))
+            .send_json(&chat("gpt-4o", "x"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn endpoint_usage(&self) -> serde_json::Value {
+        let mut response = common::client()
+            .get(format!("{}/v1/status", self.url))
+            .insert_header(("authorization", "Bearer fk-test"))
+            .insert_header(("x-forwarded-for", "198.51.100.200"))
+            .send()
+            .await
+            .unwrap();
+        json_of(&response.body().await.unwrap())["endpoints"][0]["usage"].clone()
+    }
+
+    fn terminate(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "binary did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn counters_and_blacklist_survive_restarts() {
+    let upstream = FakeUpstream::always(Reply::json(openai_completion("gpt-4o", "ok")));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aigate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+workers = 1
+trusted_proxies = ["127.0.0.0/8"]
+[auth]
+client_keys = ["fk-test"]
+[limits]
+ip_requests = -1
+ip_error_threshold = 2
+ip_error_window_secs = 3600
+[log]
+level = "warn"
+[[endpoints]]
+id = "up"
+provider = "openai"
+base_url = "{}"
+keys = ["sk-1"]
+rpm = 6
+"#,
+            upstream.url
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+
+    let gw = start(&config, &data).await;
+    for _ in 0..3 {
+        assert_eq!(gw.post("fk-test", "198.51.100.1").await, 200);
+    }
+    assert_eq!(gw.post("bad", "198.51.100.66").await, 401);
+    assert_eq!(gw.post("bad", "198.51.100.66").await, 401);
+    assert_eq!(gw.post("fk-test", "198.51.100.66").await, 403);
+    assert_eq!(gw.terminate(), 0, "clean shutdown exits 0");
+
+    // The usage log was flushed on shutdown: one line per request.
+    let logs = std::fs::read_dir(data.join("logs")).unwrap();
+    let lines: usize = logs
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("usage-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap().lines().count())
+        .sum();
+    assert_eq!(lines, 6);
+
+    let gw = start(&config, &data).await;
+    assert_eq!(
+        gw.endpoint_usage().await,
+        serde_json::json!({"rpm": 3, "rpd": 3})
+    );
+    assert_eq!(
+        gw.post("fk-test", "198.51.100.66").await,
+        403,
+        "the ban survived"
+    );
+    assert_eq!(gw.post("fk-test", "198.51.100.1").await, 200);
+    // A hard kill loses at most the last second: wait for the periodic write.
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    gw.kill();
+
+    let gw = start(&config, &data).await;
+    assert_eq!(
+        gw.endpoint_usage().await,
+        serde_json::json!({"rpm": 4, "rpd": 4})
+    );
+    assert_eq!(gw.post("fk-test", "198.51.100.1").await, 200);
+    assert_eq!(gw.post("fk-test", "198.51.100.1").await, 200);
+    assert_eq!(
+        gw.post("fk-test", "198.51.100.1").await,
+        429,
+        "rpm 6 counted across restarts"
+    );
+    assert_eq!(upstream.hits(), 6);
+    assert_eq!(gw.terminate(), 0);
+}
+
+#[test]
+fn check_config_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[endpoints]]\nid = \"a\"\nprovider = \"mock\"\n[[endpoints]]\nid = \"b\"\nprovider = \"mock\"\nrpm = -5\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aigate"))
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("endpoints[1].rpm: expected an integer >= -1"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &config,
+        "[[endpoints]]\nid = \"a\"\nprovider = \"openai\"\nkeys = [\"sk-secret-value-1234\", \"sk-other-5678\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aigate"))
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("2 key(s)"), "{stdout}");
+    assert!(!stdout.contains("secret") && !stdout.contains("5678"));
+}
