@@ -1,6 +1,8 @@
 //! Bad input gets a clear error in the client's dialect with the right
 //! status, and never reaches the upstream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{chat, json_of, post_json, FakeUpstream, Reply, TestGateway};

@@ -2,6 +2,8 @@
 //! client errors, X-Forwarded-For only from trusted proxies. A refused
 //! request never reaches the upstream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::replies::openai_completion;

@@ -1,5 +1,7 @@
 //! Health, status, models, and the offline mock behind the real app.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{chat, json_of, post_json, TestGateway};

@@ -100,9 +100,7 @@ pub fn relay(
                     _ => None,
                 };
             }
-            if relay.finisher.is_none() {
-                return None;
-            }
+            relay.finisher.as_ref()?;
             match tokio::time::timeout(relay.idle, relay.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => relay.take(chunk),
                 Ok(Some(Err(error))) => relay.fail(format!("upstream stream failed: {error}")),

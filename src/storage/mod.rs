@@ -46,9 +46,12 @@ pub enum StorageError {
     Open { path: String, message: String },
 }
 
+/// Every (key, value) of a tree.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A key-value backend with named trees. Calls may block.
 pub trait StateStore: Send + Sync + 'static {
-    fn load_all(&self, tree: Tree) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn load_all(&self, tree: Tree) -> Result<Entries, StorageError>;
     fn apply(&self, tree: Tree, ops: Vec<StoreOp>) -> Result<(), StorageError>;
     fn flush(&self) -> Result<(), StorageError>;
     /// A cheap round trip proving the store answers.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{StateStore, StorageError, StoreOp, Tree};
+use super::{Entries, StateStore, StorageError, StoreOp, Tree};
 
 pub struct SledStore {
     db: sled::Db,
@@ -33,7 +33,7 @@ fn backend(e: sled::Error) -> StorageError {
 }
 
 impl StateStore for SledStore {
-    fn load_all(&self, tree: Tree) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn load_all(&self, tree: Tree) -> Result<Entries, StorageError> {
         self.tree(tree)?
             .iter()
             .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend))

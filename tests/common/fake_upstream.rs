@@ -207,6 +207,12 @@ struct StreamGuard {
     finished: Arc<AtomicUsize>,
 }
 
+impl StreamGuard {
+    fn complete(&mut self) {
+        self.done = true;
+    }
+}
+
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         match self.done {
@@ -263,14 +269,14 @@ async fn build(
                     if cut_after == Some(i) {
                         // Let what was sent leave first, then break the connection.
                         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-                        guard.done = true;
+                        guard.complete();
                         return Some((
                             Err(actix_web::error::ErrorInternalServerError("cut")),
                             (i + 1, chunks, guard),
                         ));
                     }
                     if i >= total {
-                        guard.done = true;
+                        guard.complete();
                         return None;
                     }
                     if i > 0 && !delay.is_zero() {

@@ -1,7 +1,8 @@
 //! Shared test harness: the real gateway started in-process on 127.0.0.1:0
 //! with a temp data dir, fake upstreams, an HTTP client, and upstream reply
 //! shapes as the providers send them.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_upstream;
 pub mod replies;
