@@ -3,6 +3,7 @@
 //! reads on the hot path.
 
 pub mod dialect;
+pub mod openai;
 pub mod peek;
 
 pub use dialect::Dialect;

@@ -9,6 +9,7 @@ use super::raw::RawEndpoint;
 use super::runtime::{EndpointConfig, Limit, ProviderKind};
 use super::validate::{at_least, invalid, resolve_keys};
 use super::ConfigError;
+use super::Secret;
 
 const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -57,8 +58,75 @@ fn validate_one(
     }
     let provider = ProviderKind::from_name(&raw.provider)
         .ok_or_else(|| invalid(path("provider"), ProviderKind::EXPECTED))?;
-    let base_url = base_url(provider, raw.base_url.as_deref())
-        .map_err(|message| invalid(path("base_url"), message))?;
+    let region = raw
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    let project = raw
+        .project
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
+    let needs_region = matches!(provider, ProviderKind::Vertex | ProviderKind::Bedrock);
+    if needs_region && region.is_none() {
+        return Err(invalid(
+            path("region"),
+            format!("required for provider {}", provider.as_str()),
+        ));
+    }
+    if provider == ProviderKind::Vertex && project.is_none() {
+        return Err(invalid(path("project"), "required for provider vertex"));
+    }
+    let regional_default = region_base_url(provider, region.as_deref());
+    let base_url = base_url(
+        provider,
+        raw.base_url.as_deref().or(regional_default.as_deref()),
+    )
+    .map_err(|message| invalid(path("base_url"), message))?;
+    let mut keys = resolve_keys(&path("keys"), &raw.keys, env)?;
+    if let Some(credentials) = &raw.credentials {
+        keys.extend(resolve_keys(
+            &path("credentials"),
+            std::slice::from_ref(credentials),
+            env,
+        )?);
+    }
+    match (&raw.access_key_id, &raw.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            let id = resolve_keys(&path("access_key_id"), std::slice::from_ref(id), env)?;
+            let secret = resolve_keys(
+                &path("secret_access_key"),
+                std::slice::from_ref(secret),
+                env,
+            )?;
+            let token = match &raw.session_token {
+                Some(t) => resolve_keys(&path("session_token"), std::slice::from_ref(t), env)?,
+                None => Vec::new(),
+            };
+            let mut joined = format!("{}:{}", id[0].expose(), secret[0].expose());
+            if let Some(token) = token.first() {
+                joined.push(':');
+                joined.push_str(token.expose());
+            }
+            keys.push(Secret::new(joined));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(invalid(
+                path("secret_access_key"),
+                "access_key_id and secret_access_key go together",
+            ))
+        }
+    }
+    let default_max_tokens = u64::try_from(at_least(
+        &path("default_max_tokens"),
+        raw.default_max_tokens,
+        1,
+    )?)
+    .map_err(|_| invalid(path("default_max_tokens"), "expected an integer >= 1"))?;
     let limit = |key: &str, value: i64| {
         at_least(&path(key), value, -1)
             .ok()
@@ -82,7 +150,7 @@ fn validate_one(
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| id.clone()),
-        keys: resolve_keys(&path("keys"), &raw.keys, env)?,
+        keys,
         rpm: limit("rpm", raw.rpm)?,
         rpd: limit("rpd", raw.rpd)?,
         enabled: raw.enabled,
@@ -99,10 +167,30 @@ fn validate_one(
         anthropic_version: raw
             .anthropic_version
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_owned()),
+        api_version: raw
+            .api_version
+            .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
+        deployments: raw.deployments,
+        project,
+        region,
+        default_max_tokens,
         id,
         provider,
         base_url,
     })
+}
+
+/// Azure's `api-version` when the endpoint gives none.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+/// Vertex and Bedrock hosts follow the region.
+fn region_base_url(provider: ProviderKind, region: Option<&str>) -> Option<String> {
+    let region = region?;
+    match provider {
+        ProviderKind::Vertex => Some(format!("https://{region}-aiplatform.googleapis.com")),
+        ProviderKind::Bedrock => Some(format!("https://bedrock-runtime.{region}.amazonaws.com")),
+        _ => None,
+    }
 }
 
 /// The provider default when unset; trailing '/' trimmed; http(s) only.

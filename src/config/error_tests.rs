@@ -88,7 +88,7 @@ fn range_and_type_errors_name_the_key() {
     );
     let err = error("[[endpoints]]\nid = \"bad id\"\nprovider = \"mock\"\n", &[]);
     assert!(err.starts_with("endpoints[0].id: expected"), "{err}");
-    let err = error("[[endpoints]]\nid = \"x\"\nprovider = \"gemini\"\n", &[]);
+    let err = error("[[endpoints]]\nid = \"x\"\nprovider = \"palm\"\n", &[]);
     assert!(
         err.starts_with("endpoints[0].provider: expected one of"),
         "{err}"

@@ -143,6 +143,36 @@ pub(crate) struct RawEndpoint {
     pub latency_ms: i64,
     #[serde(default)]
     pub anthropic_version: Option<String>,
+    /// Azure: the `api-version` query parameter.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Azure: model → deployment name.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, String>,
+    /// Vertex: the Google Cloud project.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Vertex and Bedrock: the cloud region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Vertex: a service-account JSON key (reference or literal).
+    #[serde(default)]
+    pub credentials: Option<String>,
+    /// Bedrock: AWS credentials (references or literals).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// Output cap sent to upstreams that require one (Anthropic) when the
+    /// client gave none.
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: i64,
+}
+
+fn default_max_tokens() -> i64 {
+    4096
 }
 
 impl RawEndpoint {
@@ -165,6 +195,15 @@ impl RawEndpoint {
             hosts: Vec::new(),
             latency_ms: 0,
             anthropic_version: None,
+            api_version: None,
+            deployments: BTreeMap::new(),
+            project: None,
+            region: None,
+            credentials: None,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            default_max_tokens: default_max_tokens(),
         }
     }
 }

@@ -105,17 +105,25 @@ pub enum ProviderKind {
     OpenAi,
     OpenAiCompatible,
     Anthropic,
+    Azure,
+    Gemini,
+    Vertex,
+    Bedrock,
     Mock,
 }
 
 impl ProviderKind {
-    pub const EXPECTED: &'static str = "expected one of openai, openai_compatible, anthropic, mock";
+    pub const EXPECTED: &'static str = "expected one of openai, openai_compatible, anthropic, azure, gemini, vertex, bedrock, mock";
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "openai" => Some(Self::OpenAi),
             "openai_compatible" => Some(Self::OpenAiCompatible),
             "anthropic" => Some(Self::Anthropic),
+            "azure" => Some(Self::Azure),
+            "gemini" => Some(Self::Gemini),
+            "vertex" => Some(Self::Vertex),
+            "bedrock" => Some(Self::Bedrock),
             "mock" => Some(Self::Mock),
             _ => None,
         }
@@ -126,6 +134,10 @@ impl ProviderKind {
             Self::OpenAi => "openai",
             Self::OpenAiCompatible => "openai_compatible",
             Self::Anthropic => "anthropic",
+            Self::Azure => "azure",
+            Self::Gemini => "gemini",
+            Self::Vertex => "vertex",
+            Self::Bedrock => "bedrock",
             Self::Mock => "mock",
         }
     }
@@ -135,8 +147,10 @@ impl ProviderKind {
         match self {
             Self::OpenAi => Some("https://api.openai.com"),
             Self::Anthropic => Some("https://api.anthropic.com"),
+            Self::Gemini => Some("https://generativelanguage.googleapis.com"),
             Self::Mock => Some(""),
-            Self::OpenAiCompatible => None,
+            // Vertex and Bedrock derive theirs from the region.
+            Self::OpenAiCompatible | Self::Azure | Self::Vertex | Self::Bedrock => None,
         }
     }
 }
@@ -196,6 +210,16 @@ pub struct EndpointConfig {
     /// Mock only: artificial delay before answering.
     pub latency_ms: u64,
     pub anthropic_version: String,
+    /// Azure `api-version`.
+    pub api_version: String,
+    /// Azure: model → deployment (after model_mapping).
+    pub deployments: BTreeMap<String, String>,
+    /// Vertex project.
+    pub project: Option<String>,
+    /// Vertex / Bedrock region.
+    pub region: Option<String>,
+    /// Output cap for upstreams that need one when the client gave none.
+    pub default_max_tokens: u64,
 }
 
 impl EndpointConfig {
@@ -233,6 +257,10 @@ mod tests {
             ProviderKind::OpenAi,
             ProviderKind::OpenAiCompatible,
             ProviderKind::Anthropic,
+            ProviderKind::Azure,
+            ProviderKind::Gemini,
+            ProviderKind::Vertex,
+            ProviderKind::Bedrock,
             ProviderKind::Mock,
         ] {
             assert_eq!(ProviderKind::from_name(kind.as_str()), Some(kind));

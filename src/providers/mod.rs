@@ -15,6 +15,11 @@ pub fn speaks(kind: ProviderKind, dialect: Dialect) -> bool {
         ProviderKind::Mock => true,
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => dialect == Dialect::OpenAi,
         ProviderKind::Anthropic => dialect == Dialect::Anthropic,
+        // Served only through translation (not wired yet).
+        ProviderKind::Azure
+        | ProviderKind::Gemini
+        | ProviderKind::Vertex
+        | ProviderKind::Bedrock => false,
     }
 }
 
@@ -43,9 +48,7 @@ pub fn authorize(
 ) -> awc::ClientRequest {
     match kind {
         ProviderKind::Anthropic => anthropic::authorize(endpoint, request, key, client_headers),
-        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
-            openai::authorize(request, key)
-        }
+        _ => openai::authorize(request, key),
     }
 }
 
