@@ -22,6 +22,7 @@
 //! - [`routes`]: the route table and the gateway's own endpoints.
 //! - [`server`]: start from an injected listener, graceful stop, flush.
 //! - [`state`]: what handlers share.
+//! - [`translate`]: wire-format translation through the OpenAI pivot.
 
 pub mod actors;
 pub mod api;
@@ -36,5 +37,6 @@ pub mod server;
 pub mod state;
 pub mod storage;
 pub mod stream;
+pub mod translate;
 
 pub use server::Gateway;
