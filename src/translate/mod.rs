@@ -20,7 +20,9 @@ use crate::api::openai::ChatChunk;
 pub enum PivotEvent {
     Chunk(ChatChunk),
     /// The upstream reported an error inside the stream.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Why a translation cannot be made.
