@@ -12,6 +12,7 @@ pub mod relay;
 pub mod route;
 pub mod select;
 pub mod send;
+pub mod transform;
 
 use std::time::Duration;
 
@@ -28,10 +29,12 @@ use crate::error::{GatewayError, LimitScope};
 use crate::state::AppState;
 use auth::Client;
 use finish::{Ending, Finisher};
-use relay::{relay, BodyStream, Tap};
+use relay::{relay, BodyStream};
 use route::{ApiCall, CallKind};
 use select::NoCapacity;
 use send::{Attempt, OutgoingBody, TransportFailure, Verdict};
+use transform::tap::{JsonTap, Passthrough, SseTap};
+use transform::BodyTransform;
 
 /// Bytes of a failed attempt's body kept, in case it is the final answer.
 const FAILED_BODY_LIMIT: usize = 64 * 1024;
@@ -195,7 +198,7 @@ async fn proxy(
             ),
             OutgoingBody::Stream(payload) => OutgoingBody::Stream(payload.take()),
         };
-        let tap = tap_for(call.kind, peek.stream, rewrite.ask_stream_usage);
+        let drop_usage_chunk = rewrite.ask_stream_usage;
 
         if endpoint.provider == ProviderKind::Mock {
             let OutgoingBody::Bytes(bytes) = &attempt_body else {
@@ -213,12 +216,12 @@ async fn proxy(
             )?;
             let mut builder = HttpResponse::build(status_code(reply.status));
             builder.content_type(reply.content_type);
+            let transform = transform_for(call, peek.stream, drop_usage_chunk, peek.stream);
             return Ok(respond(
                 builder,
                 None,
                 reply.body,
-                tap,
-                call.dialect,
+                transform,
                 reply.status,
                 idle,
                 finisher,
@@ -279,11 +282,7 @@ async fn proxy(
         let mut upstream = send::body_stream(response);
         match verdict {
             Verdict::Deliver => {
-                let tap = match (is_sse, tap) {
-                    (false, Tap::OpenAiStream { .. }) => Tap::OpenAiJson,
-                    (false, Tap::AnthropicStream) => Tap::AnthropicJson,
-                    (_, tap) => tap,
-                };
+                let transform = transform_for(call, peek.stream, drop_usage_chunk, is_sse);
                 // Peek the first chunk of a stream before committing the 200,
                 // so a stream that dies at once can still go elsewhere.
                 let first = match is_sse {
@@ -319,8 +318,7 @@ async fn proxy(
                     builder,
                     first,
                     upstream,
-                    tap,
-                    call.dialect,
+                    transform,
                     status.as_u16(),
                     idle,
                     finisher,
@@ -334,8 +332,7 @@ async fn proxy(
                     builder,
                     None,
                     upstream,
-                    Tap::None,
-                    call.dialect,
+                    Box::new(Passthrough),
                     status.as_u16(),
                     idle,
                     finisher,
@@ -438,34 +435,37 @@ fn give_up(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn respond(
     mut builder: HttpResponseBuilder,
     first: Option<Bytes>,
     body: BodyStream,
-    tap: Tap,
-    dialect: Dialect,
+    transform: Box<dyn BodyTransform>,
     status: u16,
     idle: Duration,
     finisher: &mut Option<Finisher>,
 ) -> HttpResponse {
     match finisher.take() {
-        Some(finisher) => {
-            builder.streaming(relay(first, body, tap, dialect, status, idle, finisher))
-        }
+        Some(finisher) => builder.streaming(relay(first, body, transform, status, idle, finisher)),
         None => builder.finish(),
     }
 }
 
-fn tap_for(kind: CallKind, stream: bool, asked_usage: bool) -> Tap {
-    match (kind, stream) {
-        (CallKind::ChatCompletions, true) => Tap::OpenAiStream {
-            drop_usage_chunk: asked_usage,
-        },
-        (CallKind::Messages, true) => Tap::AnthropicStream,
-        (CallKind::ChatCompletions, false) | (CallKind::Embeddings, _) => Tap::OpenAiJson,
-        (CallKind::Messages, false) => Tap::AnthropicJson,
-        (CallKind::CountTokens | CallKind::Other, _) => Tap::None,
+/// How a same-format reply is relayed: streams event by event with a usage
+/// tap, known JSON bodies with a usage tap, anything else untouched.
+fn transform_for(
+    call: &ApiCall,
+    stream: bool,
+    drop_usage_chunk: bool,
+    is_sse: bool,
+) -> Box<dyn BodyTransform> {
+    match (call.kind, stream && is_sse) {
+        (CallKind::ChatCompletions | CallKind::Messages, true) => {
+            Box::new(SseTap::new(call.dialect, drop_usage_chunk))
+        }
+        (CallKind::ChatCompletions | CallKind::Messages | CallKind::Embeddings, _) => {
+            Box::new(JsonTap::new(call.dialect))
+        }
+        (CallKind::CountTokens | CallKind::Other, _) => Box::new(Passthrough),
     }
 }
 

@@ -1,0 +1,148 @@
+//! Same-format bodies: relayed as the upstream sent them, with a tap that
+//! reads usage (and, for OpenAI streams, drops the usage chunk the gateway
+//! asked for on the client's behalf).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::{error_event, BodyTransform};
+use crate::api::Dialect;
+use crate::stream::sse::{parse_event, SseFramer};
+use crate::stream::usage::{self, AnthropicUsageTracker, OpenAiChunkInfo, TokenUsage};
+
+/// Non-streamed bodies longer than this are relayed without reading usage.
+const CAPTURE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Untouched bytes (files, audio, upstream errors).
+pub struct Passthrough;
+
+impl BodyTransform for Passthrough {
+    fn push(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
+        out.push_back(chunk);
+    }
+    fn end(&mut self, _: &mut VecDeque<Bytes>) -> Result<(), String> {
+        Ok(())
+    }
+    fn fail(&mut self, _: &str, _: &mut VecDeque<Bytes>) -> bool {
+        false
+    }
+    fn usage(&self) -> Option<TokenUsage> {
+        None
+    }
+}
+
+/// A JSON body relayed as it streams in, with a copy kept to read usage at
+/// the end.
+pub struct JsonTap {
+    dialect: Dialect,
+    captured: Vec<u8>,
+    usage: Option<TokenUsage>,
+}
+
+impl JsonTap {
+    pub fn new(dialect: Dialect) -> Self {
+        JsonTap {
+            dialect,
+            captured: Vec::new(),
+            usage: None,
+        }
+    }
+}
+
+impl BodyTransform for JsonTap {
+    fn push(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
+        if self.captured.len() + chunk.len() <= CAPTURE_LIMIT {
+            self.captured.extend_from_slice(&chunk);
+        }
+        out.push_back(chunk);
+    }
+    fn end(&mut self, _: &mut VecDeque<Bytes>) -> Result<(), String> {
+        self.usage = match self.dialect {
+            Dialect::OpenAi => usage::from_openai_body(&self.captured),
+            Dialect::Anthropic => usage::from_anthropic_body(&self.captured),
+        };
+        Ok(())
+    }
+    fn fail(&mut self, _: &str, _: &mut VecDeque<Bytes>) -> bool {
+        false
+    }
+    fn usage(&self) -> Option<TokenUsage> {
+        self.usage
+    }
+}
+
+/// An SSE stream of the client's own dialect, relayed event by event.
+pub struct SseTap {
+    dialect: Dialect,
+    /// OpenAI: drop the usage-only chunk the client did not ask for.
+    drop_usage_chunk: bool,
+    framer: SseFramer,
+    anthropic: AnthropicUsageTracker,
+    usage: Option<TokenUsage>,
+    /// `[DONE]` / `message_stop` (or an error event) was seen.
+    saw_end_marker: bool,
+}
+
+impl SseTap {
+    pub fn new(dialect: Dialect, drop_usage_chunk: bool) -> Self {
+        SseTap {
+            dialect,
+            drop_usage_chunk,
+            framer: SseFramer::new(),
+            anthropic: AnthropicUsageTracker::default(),
+            usage: None,
+            saw_end_marker: false,
+        }
+    }
+
+    fn take_event(&mut self, raw: Bytes, out: &mut VecDeque<Bytes>) {
+        let event = parse_event(&raw);
+        match self.dialect {
+            Dialect::OpenAi => match usage::inspect_openai_chunk(&event.data) {
+                OpenAiChunkInfo::Chunk { usage, usage_only } => {
+                    if usage.is_some() {
+                        self.usage = usage;
+                    }
+                    if usage_only && self.drop_usage_chunk {
+                        return;
+                    }
+                }
+                OpenAiChunkInfo::Done => self.saw_end_marker = true,
+                OpenAiChunkInfo::NotJson => {}
+            },
+            Dialect::Anthropic => {
+                self.anthropic.observe(event.event.as_deref(), &event.data);
+                if event.event.as_deref() == Some("message_stop") || self.anthropic.saw_error() {
+                    self.saw_end_marker = true;
+                }
+                self.usage = self.anthropic.usage();
+            }
+        }
+        out.push_back(raw);
+    }
+}
+
+impl BodyTransform for SseTap {
+    fn push(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
+        for event in self.framer.push(&chunk) {
+            self.take_event(event, out);
+        }
+    }
+    fn end(&mut self, out: &mut VecDeque<Bytes>) -> Result<(), String> {
+        if let Some(rest) = self.framer.finish() {
+            self.take_event(rest, out);
+        }
+        match self.saw_end_marker {
+            true => Ok(()),
+            false => Err("upstream stream ended before its final event".into()),
+        }
+    }
+    fn fail(&mut self, error: &str, out: &mut VecDeque<Bytes>) -> bool {
+        out.push_back(error_event(self.dialect, error));
+        true
+    }
+    fn usage(&self) -> Option<TokenUsage> {
+        self.usage
+    }
+}
