@@ -40,6 +40,9 @@ pub enum TranslateError {
     BadUpstream(String),
 }
 
+pub mod converse;
+pub mod openai;
+
 /// Current Unix time in seconds, for `created` fields.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
