@@ -187,7 +187,7 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 fn region_base_url(provider: ProviderKind, region: Option<&str>) -> Option<String> {
     let region = region?;
     match provider {
-        ProviderKind::Vertex => Some(format!("https://{region}-aiplatform.googleapis.com")),
+        ProviderKind::Vertex => Some(crate::providers::vertex::default_base_url(region)),
         ProviderKind::Bedrock => Some(format!("https://bedrock-runtime.{region}.amazonaws.com")),
         _ => None,
     }

@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod mock;
 pub mod openai;
+pub mod vertex;
 
 use crate::api::Dialect;
 use crate::config::{EndpointConfig, ProviderKind};
