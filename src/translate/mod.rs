@@ -41,6 +41,7 @@ pub enum TranslateError {
 }
 
 pub mod converse;
+pub mod gemini;
 pub mod openai;
 
 /// Current Unix time in seconds, for `created` fields.

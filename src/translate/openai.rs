@@ -123,7 +123,9 @@ impl StreamEncoder {
             }
             return vec![data_frame(&value.to_string())];
         }
-        vec![data_frame(&serde_json::to_string(&chunk).unwrap_or_default())]
+        vec![data_frame(
+            &serde_json::to_string(&chunk).unwrap_or_default(),
+        )]
     }
 
     /// The usage chunk (when asked) and `[DONE]`, once.
@@ -142,7 +144,9 @@ impl StreamEncoder {
                 choices: Vec::new(),
                 usage: Some(self.usage.clone().unwrap_or_default()),
             };
-            frames.push(data_frame(&serde_json::to_string(&usage_chunk).unwrap_or_default()));
+            frames.push(data_frame(
+                &serde_json::to_string(&usage_chunk).unwrap_or_default(),
+            ));
         }
         frames.push(data_frame("[DONE]"));
         frames
@@ -190,10 +194,17 @@ mod tests {
         let mut frames = encoder.chunk(&chunk("hi", None, None));
         frames.extend(encoder.chunk(&chunk("", Some("stop"), Some(Usage::new(3, 2, 0)))));
         frames.extend(encoder.finish());
-        let text: String = frames.iter().map(|f| String::from_utf8_lossy(f).to_string()).collect();
+        let text: String = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).to_string())
+            .collect();
         assert!(text.contains("\"model\":\"client-model\""));
         assert!(!text.contains("upstream-model"));
-        let last_json = text.split("data: ").filter(|s| s.starts_with('{')).last().unwrap();
+        let last_json = text
+            .split("data: ")
+            .filter(|s| s.starts_with('{'))
+            .last()
+            .unwrap();
         let usage_chunk: serde_json::Value = serde_json::from_str(last_json.trim()).unwrap();
         assert_eq!(usage_chunk["choices"], serde_json::json!([]));
         assert_eq!(usage_chunk["usage"]["total_tokens"], 5);
@@ -205,7 +216,10 @@ mod tests {
         let mut encoder = StreamEncoder::new("m", false);
         let mut frames = encoder.chunk(&chunk("", Some("stop"), Some(Usage::new(3, 2, 0))));
         frames.extend(encoder.finish());
-        let text: String = frames.iter().map(|f| String::from_utf8_lossy(f).to_string()).collect();
+        let text: String = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).to_string())
+            .collect();
         assert!(!text.contains("usage"));
         assert_eq!(encoder.finish(), Vec::<Bytes>::new());
     }
@@ -220,6 +234,11 @@ mod tests {
         assert!(decoder.data("[DONE]").is_empty());
         assert!(decoder.finished());
         let events = decoder.data(r#"{"error":{"message":"overloaded","type":"server_error"}}"#);
-        assert_eq!(events, vec![PivotEvent::Error { message: "overloaded".into() }]);
+        assert_eq!(
+            events,
+            vec![PivotEvent::Error {
+                message: "overloaded".into()
+            }]
+        );
     }
 }

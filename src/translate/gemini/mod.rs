@@ -6,10 +6,13 @@
 //! - [`request`]: pivot request → `GenerateContentRequest`.
 //! - [`response`]: `GenerateContentResponse` → pivot response.
 //! - [`stream`]: `streamGenerateContent?alt=sse` events → [`PivotEvent`]s.
-//! - `schema`: JSON Schema → Gemini's OpenAPI-subset schema.
+//! - private helpers of `request`: `media` (content parts), `generation`
+//!   (`generationConfig`), `schema` (JSON Schema → Gemini's OpenAPI subset).
 //!
 //! [`PivotEvent`]: crate::translate::PivotEvent
 
+mod generation;
+mod media;
 pub mod request;
 pub mod response;
 mod schema;

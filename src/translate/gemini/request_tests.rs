@@ -81,8 +81,10 @@ fn images_from_data_urls_and_http_urls() {
             {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/photo"}}
         ])
     );
-    let bad = error(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "ftp://example.com/x.png"}}]}]}));
+    let bad = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "ftp://example.com/x.png"}}]}]}),
+    );
     assert!(matches!(bad, TranslateError::InvalidRequest(_)));
 }
 
@@ -102,8 +104,10 @@ fn audio_and_inline_files() {
             {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
         ])
     );
-    let uploaded = error(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "file", "file": {"file_id": "file-123"}}]}]}));
+    let uploaded = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_id": "file-123"}}]}]}),
+    );
     assert!(matches!(uploaded, TranslateError::Unsupported(_)));
 }
 
@@ -193,7 +197,10 @@ fn bad_tool_history_is_an_invalid_request() {
     let TranslateError::InvalidRequest(message) = bad_args else {
         panic!("expected InvalidRequest, got {bad_args:?}");
     };
-    assert!(message.contains("call_9") && message.contains("lookup"), "{message}");
+    assert!(
+        message.contains("call_9") && message.contains("lookup"),
+        "{message}"
+    );
 
     let orphan = error(json!({"model": "m", "messages": [
         {"role": "tool", "tool_call_id": "call_missing", "content": "x"}]}));
@@ -206,9 +213,10 @@ fn bad_tool_history_is_an_invalid_request() {
 #[test]
 fn tool_choice_modes() {
     let with_choice = |choice: Value| {
-        gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice}))
-        ["toolConfig"]["functionCallingConfig"]
+        gemini(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice}),
+        )["toolConfig"]["functionCallingConfig"]
             .clone()
     };
     assert_eq!(with_choice(json!("auto")), json!({"mode": "AUTO"}));
@@ -218,24 +226,30 @@ fn tool_choice_modes() {
         json!({"mode": "ANY", "allowedFunctionNames": ["f"]})
     );
     // No tools: no toolConfig at all.
-    let body = gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "tool_choice": "none"}));
+    let body = gemini(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "tool_choice": "none"}),
+    );
     assert!(body.get("toolConfig").is_none() && body.get("tools").is_none());
 }
 
 #[test]
 fn json_mode_and_json_schema() {
-    let body = gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "response_format": {"type": "json_object"}}));
+    let body = gemini(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_object"}}),
+    );
     assert_eq!(
         body["generationConfig"],
         json!({"responseMimeType": "application/json"})
     );
-    let body = gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+    let body = gemini(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
         "response_format": {"type": "json_schema", "json_schema": {"name": "person", "strict": true,
             "schema": {"type": "object", "additionalProperties": false,
                 "properties": {"name": {"type": "string"}, "age": {"type": ["integer", "null"]}},
-                "required": ["name", "age"]}}}}));
+                "required": ["name", "age"]}}}}),
+    );
     assert_eq!(
         body["generationConfig"],
         json!({"responseMimeType": "application/json", "responseSchema": {"type": "object",
@@ -246,29 +260,36 @@ fn json_mode_and_json_schema() {
 
 #[test]
 fn sampling_stop_and_output_cap() {
-    let body = gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+    let body = gemini(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
         "temperature": 0.2, "top_p": 0.9, "stop": ["END", "STOP"], "max_tokens": 50,
-        "max_completion_tokens": 100, "n": 3, "top_k": 40, "seed": 7, "presence_penalty": 0.5}));
+        "max_completion_tokens": 100, "n": 3, "top_k": 40, "seed": 7, "presence_penalty": 0.5}),
+    );
     assert_eq!(
         body["generationConfig"],
         json!({"temperature": 0.2, "topP": 0.9, "topK": 40, "maxOutputTokens": 100,
             "stopSequences": ["END", "STOP"], "candidateCount": 3, "presencePenalty": 0.5, "seed": 7})
     );
-    let body = gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "stop": "END", "max_tokens": 50}));
+    let body = gemini(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "stop": "END", "max_tokens": 50}),
+    );
     assert_eq!(
         body["generationConfig"],
         json!({"maxOutputTokens": 50, "stopSequences": ["END"]})
     );
-    let too_many = error(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 9}));
+    let too_many =
+        error(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 9}));
     assert!(matches!(too_many, TranslateError::Unsupported(_)));
 }
 
 #[test]
 fn reasoning_effort_sets_a_thinking_budget() {
     let budget = |effort: &str| {
-        gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "reasoning_effort": effort}))["generationConfig"]["thinkingConfig"]
+        gemini(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "reasoning_effort": effort}),
+        )["generationConfig"]["thinkingConfig"]
             .clone()
     };
     assert_eq!(
@@ -284,15 +305,19 @@ fn reasoning_effort_sets_a_thinking_budget() {
         json!({"thinkingBudget": 24576, "includeThoughts": true})
     );
     assert_eq!(budget("none"), json!({"thinkingBudget": 0}));
-    let bad = error(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "reasoning_effort": "extreme"}));
+    let bad = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "reasoning_effort": "extreme"}),
+    );
     assert!(matches!(bad, TranslateError::InvalidRequest(_)));
 }
 
 #[test]
 fn safety_settings_pass_through() {
     let settings = json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]);
-    let body = gemini(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "safety_settings": settings.clone()}));
+    let body = gemini(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "safety_settings": settings.clone()}),
+    );
     assert_eq!(body["safetySettings"], settings);
 }

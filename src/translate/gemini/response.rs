@@ -36,7 +36,11 @@ pub fn response_to_pivot(
             "the response has no candidates and no block reason".into(),
         ));
     } else {
-        resp.candidates.into_iter().enumerate().map(choice).collect()
+        resp.candidates
+            .into_iter()
+            .enumerate()
+            .map(choice)
+            .collect()
     };
     Ok(ChatResponse {
         id: chat_id(resp.response_id.as_deref()),
@@ -151,8 +155,14 @@ fn random_hex() -> String {
 pub(super) fn map_finish_reason(reason: &str, called_tools: bool) -> &'static str {
     match reason {
         "MAX_TOKENS" => finish_reason::LENGTH,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "LANGUAGE"
-        | "IMAGE_SAFETY" | "IMAGE_PROHIBITED_CONTENT" => finish_reason::CONTENT_FILTER,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "LANGUAGE"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT" => finish_reason::CONTENT_FILTER,
         _ if called_tools => finish_reason::TOOL_CALLS,
         _ => finish_reason::STOP,
     }

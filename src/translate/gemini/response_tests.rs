@@ -85,14 +85,19 @@ fn function_calls_become_tool_calls() {
     assert_eq!(calls[1].function.arguments, "{}");
     assert_eq!(calls[2].function.arguments, "{}");
     assert_ne!(calls[0].id, calls[2].id);
-    assert_eq!(response.usage.as_ref().unwrap().completion_tokens_details, None);
+    assert_eq!(
+        response.usage.as_ref().unwrap().completion_tokens_details,
+        None
+    );
 }
 
 #[test]
 fn finish_reasons_map_to_openai_vocabulary() {
     let finish = |reason: &str| {
-        pivot(json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "x"}]},
-            "finishReason": reason}]}))
+        pivot(
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "x"}]},
+            "finishReason": reason}]}),
+        )
         .choices[0]
             .finish_reason
             .clone()

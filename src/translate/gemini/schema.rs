@@ -76,7 +76,11 @@ fn clean(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         return inline_ref(reference, map, defs, depth);
     }
     let mut out = Map::new();
-    if let Some([only]) = map.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+    if let Some([only]) = map
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
         if let Value::Object(merged) = clean(only, defs, depth) {
             out.extend(merged);
         }
@@ -238,7 +242,9 @@ mod tests {
     #[test]
     fn empty_object_detection() {
         assert!(is_empty_object(&json!({"type": "object"})));
-        assert!(is_empty_object(&json!({"type": "object", "properties": {}})));
+        assert!(is_empty_object(
+            &json!({"type": "object", "properties": {}})
+        ));
         assert!(!is_empty_object(
             &json!({"type": "object", "properties": {"a": {"type": "string"}}})
         ));

@@ -10,12 +10,9 @@
 use std::collections::BTreeMap;
 
 use super::response::{
-    candidate_index, chat_id, map_finish_reason, token_usage, tool_call_id, usage,
+    arguments_text, candidate_index, chat_id, map_finish_reason, token_usage, tool_call_id, usage,
 };
-use super::wire::{
-    Candidate, ErrorBody, ErrorDetail, GenerateContentResponse, UsageMetadata,
-};
-use super::response::arguments_text;
+use super::wire::{Candidate, ErrorBody, ErrorDetail, GenerateContentResponse, UsageMetadata};
 use crate::api::openai::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, Role, ToolCallDelta};
 use crate::stream::usage::TokenUsage;
 use crate::translate::{finish_reason, unix_now, PivotEvent};
@@ -76,7 +73,9 @@ impl StreamDecoder {
             Ok(resp) => resp,
             Err(e) => {
                 return vec![PivotEvent::Error {
-                    message: format!("the upstream sent a stream event that could not be read: {e}"),
+                    message: format!(
+                        "the upstream sent a stream event that could not be read: {e}"
+                    ),
                 }]
             }
         };
@@ -91,10 +90,10 @@ impl StreamDecoder {
             .as_ref()
             .is_some_and(|feedback| feedback.block_reason.is_some());
         let mut events = Vec::new();
-        if resp.candidates.is_empty() && blocked {
-            self.blocked_prompt(&mut events);
-        }
         let mut finished_now = false;
+        if resp.candidates.is_empty() && blocked {
+            finished_now = self.blocked_prompt(&mut events);
+        }
         for (position, candidate) in resp.candidates.into_iter().enumerate() {
             finished_now |= self.candidate(candidate, position, &mut events);
         }
@@ -174,10 +173,11 @@ impl StreamDecoder {
     }
 
     /// A prompt blocked before any candidate: one empty, filtered choice.
-    fn blocked_prompt(&mut self, events: &mut Vec<PivotEvent>) {
+    /// Returns whether it finished here.
+    fn blocked_prompt(&mut self, events: &mut Vec<PivotEvent>) -> bool {
         let state = self.candidates.entry(0).or_default();
         if state.finished {
-            return;
+            return false;
         }
         if !state.role_sent {
             state.role_sent = true;
@@ -187,6 +187,7 @@ impl StreamDecoder {
         self.finished = true;
         let finish = Some(finish_reason::CONTENT_FILTER);
         events.push(self.stamp.chunk(0, Delta::default(), finish));
+        true
     }
 
     /// Puts the usage on the last finish chunk of the stream.

@@ -55,7 +55,10 @@ fn text_then_function_call() {
         json!({"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"})
     );
     let id = call["id"].as_str().unwrap();
-    assert!(id.starts_with("call_") && id.ends_with("__thought__c2ln"), "{id}");
+    assert!(
+        id.starts_with("call_") && id.ends_with("__thought__c2ln"),
+        "{id}"
+    );
     let second_call = &choice(&last[1])["delta"]["tool_calls"][0];
     assert_eq!(second_call["index"], 1);
     assert_eq!(second_call["function"]["name"], "get_time");
@@ -105,7 +108,10 @@ fn thoughts_stream_as_reasoning_and_max_tokens_is_length() {
         r#"{"candidates": [{"content": {"parts": [{"text": "The answer is"},{"text": "", "thoughtSignature": "c2ln"}],"role": "model"},"finishReason": "MAX_TOKENS","index": 0}],"usageMetadata": {"promptTokenCount": 5,"candidatesTokenCount": 3,"totalTokenCount": 8}}"#,
     ));
     assert_eq!(events.len(), 2);
-    assert_eq!(choice(&events[0])["delta"], json!({"content": "The answer is"}));
+    assert_eq!(
+        choice(&events[0])["delta"],
+        json!({"content": "The answer is"})
+    );
     assert_eq!(choice(&events[1])["finish_reason"], "length");
     assert_eq!(events[1].usage.as_ref().map(|u| u.total_tokens), Some(8));
     assert!(events.iter().all(|c| c.id == id));
