@@ -31,6 +31,8 @@ pub struct AppState {
     /// for the least_latency strategy.
     pub latency_us: Vec<AtomicU64>,
     pub started: Instant,
+    /// Vertex service accounts and their access tokens.
+    pub vertex: crate::providers::vertex::adapter::VertexAuth,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             round_robin: AtomicUsize::new(0),
             latency_us,
             started: Instant::now(),
+            vertex: Default::default(),
         })
     }
 

@@ -153,9 +153,12 @@ async fn mock_answers_both_dialects_and_streams_in_chunks() {
     assert!(records
         .iter()
         .all(|r| r["endpoint"] == "mock" && r["status"] == 200));
-    assert!(records
-        .iter()
-        .all(|r| r["prompt_tokens"].as_u64().unwrap() > 0));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["prompt_tokens"].as_u64().unwrap() > 0),
+        "{records:?}"
+    );
     assert_eq!(records[0]["upstream_model"], "gpt-4o-mini");
 }
 

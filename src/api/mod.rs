@@ -2,6 +2,7 @@
 //! Anthropic), their error bodies, and the few request fields the gateway
 //! reads on the hot path.
 
+pub mod anthropic;
 pub mod dialect;
 pub mod openai;
 pub mod peek;

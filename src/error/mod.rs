@@ -40,6 +40,10 @@ pub enum GatewayError {
     UpstreamUnavailable { attempts: u32, last: String },
     #[error("Upstream did not answer in time after {attempts} attempt(s).")]
     UpstreamTimeout { attempts: u32 },
+    /// The upstream refused the request; its message, in the client's
+    /// dialect, with the upstream's status.
+    #[error("{message}")]
+    Upstream { status: u16, message: String },
     #[error("Internal gateway error: {0}")]
     Internal(String),
 }

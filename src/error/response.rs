@@ -22,6 +22,9 @@ impl GatewayError {
             GatewayError::NoUsableKey => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Upstream { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -40,6 +43,7 @@ impl GatewayError {
             GatewayError::NoUsableKey => (ErrorKind::Overloaded, "no_upstream_key"),
             GatewayError::UpstreamUnavailable { .. } => (ErrorKind::Upstream, "upstream_error"),
             GatewayError::UpstreamTimeout { .. } => (ErrorKind::Timeout, "upstream_timeout"),
+            GatewayError::Upstream { status, .. } => upstream_kind(*status),
             GatewayError::Internal(_) => (ErrorKind::Internal, "internal_error"),
         }
     }
@@ -53,6 +57,20 @@ impl GatewayError {
             response.insert_header(("retry-after", retry_secs(&after).max(1).to_string()));
         }
         response.json(body)
+    }
+}
+
+/// The kind an upstream's status stands for.
+fn upstream_kind(status: u16) -> (ErrorKind, &'static str) {
+    match status {
+        400 | 422 => (ErrorKind::InvalidRequest, "invalid_request"),
+        401 => (ErrorKind::Authentication, "upstream_authentication"),
+        403 => (ErrorKind::Permission, "upstream_permission"),
+        404 => (ErrorKind::NotFound, "not_found"),
+        413 => (ErrorKind::TooLarge, "request_too_large"),
+        429 => (ErrorKind::RateLimit, "rate_limit_exceeded"),
+        503 | 529 => (ErrorKind::Overloaded, "overloaded"),
+        _ => (ErrorKind::Upstream, "upstream_error"),
     }
 }
 

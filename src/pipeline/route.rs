@@ -92,7 +92,7 @@ pub fn candidates(
             false => e.hosts.is_empty(),
         })
         .filter(|(_, e)| call.prefix.is_none() || e.route_prefix == call.prefix)
-        .filter(|(_, e)| is_open(e) && providers::speaks(e.provider, call.dialect))
+        .filter(|(_, e)| is_open(e) && providers::serves(e.provider, call.kind))
         .map(|(i, _)| i)
         .collect();
     let Some(model) = model else {
@@ -104,11 +104,7 @@ pub fn candidates(
             false => Ok(reachable),
         };
     };
-    let serving: Vec<usize> = reachable
-        .iter()
-        .copied()
-        .filter(|&i| config.endpoints[i].serves(model))
-        .collect();
+    let serving = serving(config, call, &reachable, model);
     match serving.is_empty() {
         false => Ok(serving),
         true => Err(GatewayError::ModelNotFound {
@@ -116,6 +112,29 @@ pub fn candidates(
             available: available_models(reachable.iter().map(|&i| &config.endpoints[i])),
         }),
     }
+}
+
+/// Endpoints that list the model (in `models` or `model_mapping`) serve it
+/// whatever their format. Endpoints that take any model (`models = []`)
+/// serve it in their own dialect; across dialects only when no reachable
+/// endpoint speaks the client's dialect at all. So an Anthropic client
+/// asking for `claude-…` does not land on a catch-all OpenAI endpoint while
+/// an Anthropic one exists, and a lone Gemini endpoint still takes anything.
+fn serving(config: &Config, call: &ApiCall, reachable: &[usize], model: &str) -> Vec<usize> {
+    let native = |e: &EndpointConfig| {
+        e.provider == crate::config::ProviderKind::Mock
+            || providers::native_dialect(e.provider) == Some(call.dialect)
+    };
+    let any_native = reachable.iter().any(|&i| native(&config.endpoints[i]));
+    reachable
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let e = &config.endpoints[i];
+            let lists = e.models.iter().any(|m| m == model) || e.model_mapping.contains_key(model);
+            lists || (e.models.is_empty() && (native(e) || !any_native))
+        })
+        .collect()
 }
 
 fn no_endpoint(call: &ApiCall) -> GatewayError {

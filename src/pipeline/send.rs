@@ -6,14 +6,13 @@
 use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::relay::BodyStream;
 use crate::actors::key_pool::KeyOutcome;
-use crate::config::EndpointConfig;
-use crate::providers;
+use crate::providers::plan::UpstreamRequest;
 
 /// Request headers never forwarded upstream: hop-by-hop, framing the
 /// gateway redoes, the client's credentials, and the client's address.
@@ -74,48 +73,33 @@ pub enum TransportFailure {
     Other(String),
 }
 
-/// One attempt's request.
-pub struct Attempt<'a> {
-    pub endpoint: &'a EndpointConfig,
-    pub method: &'a Method,
-    pub api_path: &'a str,
-    pub query: &'a str,
-    pub client_headers: &'a HeaderMap,
-    pub key: Option<&'a str>,
-    pub timeout: Duration,
-}
-
-/// Sends one attempt. The response body is left unread.
+/// Sends one planned attempt. The response body is left unread.
 pub async fn send(
     client: &awc::Client,
-    attempt: Attempt<'_>,
-    body: &mut OutgoingBody,
+    planned: UpstreamRequest,
+    client_headers: &HeaderMap,
+    timeout: Duration,
 ) -> Result<awc::ClientResponse, TransportFailure> {
-    let url = providers::upstream_url(attempt.endpoint, attempt.api_path, attempt.query);
     let mut request = client
-        .request(attempt.method.clone(), url)
-        .timeout(attempt.timeout)
+        .request(planned.method, planned.url)
+        .timeout(timeout)
         .no_decompress();
-    for (name, value) in attempt.client_headers {
-        if forwards_request_header(name.as_str()) {
-            request = request.append_header((name.clone(), value.clone()));
+    if planned.forward_client_headers {
+        for (name, value) in client_headers {
+            if forwards_request_header(name.as_str()) {
+                request = request.append_header((name.clone(), value.clone()));
+            }
         }
     }
-    if let Some(key) = attempt.key {
-        request = providers::authorize(
-            attempt.endpoint.provider,
-            attempt.endpoint,
-            request,
-            key,
-            attempt.client_headers,
-        );
+    for (name, value) in &planned.headers {
+        request = request.insert_header((name.as_str(), value.as_str()));
     }
-    let sent = match body {
-        OutgoingBody::Bytes(bytes) => request.send_body(bytes.clone()).await,
-        OutgoingBody::Stream(payload) => match payload.take() {
-            Some(payload) => request.send_stream(payload).await,
-            None => return Err(TransportFailure::Other("request body already sent".into())),
-        },
+    let sent = match planned.body {
+        OutgoingBody::Bytes(bytes) => request.send_body(bytes).await,
+        OutgoingBody::Stream(Some(payload)) => request.send_stream(payload).await,
+        OutgoingBody::Stream(None) => {
+            return Err(TransportFailure::Other("request body already sent".into()))
+        }
     };
     sent.map_err(|e| match e {
         awc::error::SendRequestError::Timeout => TransportFailure::Timeout,

@@ -1,27 +1,57 @@
-//! Upstream kinds. A provider knows its URL layout and how it wants the key;
-//! the `mock` provider answers locally, with no network at all.
+//! Upstream kinds. An adapter per kind knows its URL layout, its auth
+//! (bearer, api-key header, OAuth from a service account, SigV4) and which
+//! wire format it speaks; [`plan`] turns one attempt into the exact upstream
+//! request and says how the reply comes back. The `mock` provider answers
+//! locally, with no network at all.
 
 pub mod anthropic;
+pub mod azure;
+pub mod bedrock;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
+pub mod plan;
 pub mod vertex;
 
 use crate::api::Dialect;
 use crate::config::{EndpointConfig, ProviderKind};
+use crate::pipeline::route::CallKind;
+use crate::pipeline::send::OutgoingBody;
+use plan::{PlanError, PlanInput, UpstreamRequest};
 
-/// Can an endpoint of this kind serve a client of this dialect as-is?
-/// (Translation between dialects is not done here.)
-pub fn speaks(kind: ProviderKind, dialect: Dialect) -> bool {
-    match kind {
-        ProviderKind::Mock => true,
-        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => dialect == Dialect::OpenAi,
-        ProviderKind::Anthropic => dialect == Dialect::Anthropic,
-        // Served only through translation (not wired yet).
-        ProviderKind::Azure
-        | ProviderKind::Gemini
-        | ProviderKind::Vertex
-        | ProviderKind::Bedrock => false,
+/// Can an endpoint of this kind serve this operation at all (natively or
+/// through translation)?
+pub fn serves(kind: ProviderKind, call: CallKind) -> bool {
+    match call {
+        CallKind::ChatCompletions | CallKind::Messages | CallKind::CountTokens => true,
+        CallKind::Embeddings | CallKind::Other => matches!(
+            kind,
+            ProviderKind::OpenAi
+                | ProviderKind::OpenAiCompatible
+                | ProviderKind::Azure
+                | ProviderKind::Mock
+        ),
     }
+}
+
+/// The client dialect this kind speaks without translation, if any.
+pub fn native_dialect(kind: ProviderKind) -> Option<Dialect> {
+    match kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Azure => {
+            Some(Dialect::OpenAi)
+        }
+        ProviderKind::Anthropic => Some(Dialect::Anthropic),
+        ProviderKind::Gemini
+        | ProviderKind::Vertex
+        | ProviderKind::Bedrock
+        | ProviderKind::Mock => None,
+    }
+}
+
+/// Whether a count_tokens call is forwarded (only Anthropic's own API has
+/// it); elsewhere the gateway estimates locally.
+pub fn counts_tokens_upstream(kind: ProviderKind) -> bool {
+    kind == ProviderKind::Anthropic
 }
 
 /// The upstream URL for an API path (`/v1/...`) and query string.
@@ -39,17 +69,35 @@ pub fn upstream_url(endpoint: &EndpointConfig, api_path: &str, query: &str) -> S
     }
 }
 
-/// Adds the upstream key the way this kind expects it.
-pub fn authorize(
-    kind: ProviderKind,
-    endpoint: &EndpointConfig,
-    request: awc::ClientRequest,
-    key: &str,
-    client_headers: &actix_web::http::header::HeaderMap,
-) -> awc::ClientRequest {
-    match kind {
-        ProviderKind::Anthropic => anthropic::authorize(endpoint, request, key, client_headers),
-        _ => openai::authorize(request, key),
+/// What an adapter may need beyond the request itself.
+pub struct PlanContext<'a> {
+    pub http: &'a awc::Client,
+    pub vertex: &'a vertex::adapter::VertexAuth,
+    /// The client's `anthropic-version` header, if any.
+    pub client_anthropic_version: Option<&'a str>,
+}
+
+/// Builds the upstream request of one attempt.
+pub async fn plan(
+    input: &PlanInput<'_>,
+    client_body: &mut OutgoingBody,
+    context: &PlanContext<'_>,
+) -> Result<UpstreamRequest, PlanError> {
+    match input.endpoint.provider {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
+            Ok(openai::plan(input, client_body)?)
+        }
+        ProviderKind::Azure => Ok(azure::plan(input, client_body)?),
+        ProviderKind::Anthropic => Ok(anthropic::plan(
+            input,
+            client_body,
+            context.client_anthropic_version,
+        )?),
+        ProviderKind::Gemini => Ok(gemini::plan(input, client_body)?),
+        ProviderKind::Vertex => {
+            vertex::adapter::plan(input, client_body, context.vertex, context.http).await
+        }
+        ProviderKind::Bedrock => bedrock::adapter::plan(input, client_body),
     }
 }
 
@@ -75,5 +123,19 @@ mod tests {
             upstream_url(&endpoint, "/v1/files", "purpose=x"),
             "http://127.0.0.1:9/v1/files?purpose=x"
         );
+    }
+
+    #[test]
+    fn host_header_values() {
+        assert_eq!(
+            plan::host_of("https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke")
+                .as_deref(),
+            Some("bedrock-runtime.us-east-1.amazonaws.com")
+        );
+        assert_eq!(
+            plan::host_of("http://127.0.0.1:8080/model").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(plan::host_of("https://h:443/x").as_deref(), Some("h"));
     }
 }

@@ -40,6 +40,8 @@ pub enum TranslateError {
     BadUpstream(String),
 }
 
+pub mod anthropic;
+pub mod body;
 pub mod converse;
 pub mod gemini;
 pub mod openai;

@@ -2,7 +2,9 @@
 //! for usage, or translate it into the client's format. Each kind is a
 //! [`BodyTransform`]; the relay drives it chunk by chunk.
 
+pub mod bedrock;
 pub mod tap;
+pub mod translated;
 
 use std::collections::VecDeque;
 

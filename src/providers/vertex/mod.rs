@@ -9,6 +9,7 @@
 //! - [`token_cache`]: access tokens per account, refreshed before they expire.
 //! - this file: the URL layout and the Claude body adjustments.
 
+pub mod adapter;
 pub mod jwt;
 pub mod service_account;
 pub mod token_cache;

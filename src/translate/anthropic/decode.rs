@@ -154,7 +154,11 @@ impl StreamDecoder {
                 self.tool_indices.insert(index, tool_index);
                 // Streams start tools with `{}` and send the input as fragments.
                 let empty = input.as_object().is_some_and(|o| o.is_empty()) || input.is_null();
-                let arguments = if empty { String::new() } else { input.to_string() };
+                let arguments = if empty {
+                    String::new()
+                } else {
+                    input.to_string()
+                };
                 self.tool_chunk(ToolCallDelta {
                     index: tool_index,
                     id: Some(id),

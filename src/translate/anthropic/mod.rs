@@ -18,6 +18,8 @@ pub mod response;
 #[cfg(test)]
 mod request_tests;
 #[cfg(test)]
+mod response_tests;
+#[cfg(test)]
 mod stream_tests;
 
 pub use decode::StreamDecoder;

@@ -69,15 +69,18 @@ pub fn response_to_pivot(resp: MessagesResponse, client_model: &str) -> ChatResp
 /// Only the first choice is used (Anthropic has no `n`).
 pub fn response_from_pivot(resp: ChatResponse, client_model: &str) -> MessagesResponse {
     let id = anthropic_message_id(&resp.id);
-    let usage = resp.usage.as_ref().map_or_else(anth::Usage::default, |usage| {
-        let cached = usage.cached_tokens();
-        anth::Usage {
-            input_tokens: usage.prompt_tokens.saturating_sub(cached),
-            output_tokens: usage.completion_tokens,
-            cache_creation_input_tokens: None,
-            cache_read_input_tokens: (cached > 0).then_some(cached),
-        }
-    });
+    let usage = resp
+        .usage
+        .as_ref()
+        .map_or_else(anth::Usage::default, |usage| {
+            let cached = usage.cached_tokens();
+            anth::Usage {
+                input_tokens: usage.prompt_tokens.saturating_sub(cached),
+                output_tokens: usage.completion_tokens,
+                cache_creation_input_tokens: None,
+                cache_read_input_tokens: (cached > 0).then_some(cached),
+            }
+        });
     let mut content = Vec::new();
     let mut stop_reason = StopReason::EndTurn;
     if let Some(choice) = resp.choices.into_iter().next() {
@@ -143,7 +146,9 @@ pub(super) fn anthropic_message_id(upstream_id: &str) -> String {
     }
     let bare = upstream_id.strip_prefix("chatcmpl-").unwrap_or(upstream_id);
     if bare.is_empty() {
-        let random: String = std::iter::repeat_with(fastrand::alphanumeric).take(24).collect();
+        let random: String = std::iter::repeat_with(fastrand::alphanumeric)
+            .take(24)
+            .collect();
         return format!("msg_{random}");
     }
     format!("msg_{bare}")

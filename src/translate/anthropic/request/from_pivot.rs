@@ -2,8 +2,6 @@
 
 use serde_json::json;
 
-use crate::translate::anthropic::blocks::{block_for_part, tool_input};
-use crate::translate::anthropic::budget_for_effort;
 use crate::api::anthropic::{
     self as anth, Content, ContentBlock, Message, MessagesRequest, Metadata, SystemPrompt,
     ThinkingConfig, ToolDef, ToolResultBlock, ToolUseBlock,
@@ -11,6 +9,8 @@ use crate::api::anthropic::{
 use crate::api::openai::{
     ChatMessage, ChatRequest, MessageContent, ResponseFormat, Role, Stop, Tool, ToolChoice,
 };
+use crate::translate::anthropic::blocks::{block_for_part, tool_input};
+use crate::translate::anthropic::budget_for_effort;
 use crate::translate::TranslateError;
 
 /// A pivot request as an Anthropic Messages request. `default_max_tokens`
@@ -29,10 +29,16 @@ pub fn request_from_pivot(
     for message in &req.messages {
         match message.role {
             Role::System | Role::Developer => system.push(message.text_content()),
-            Role::User => push_turn(&mut turns, anth::Role::User, user_blocks(message)?),
-            Role::Assistant => {
-                push_turn(&mut turns, anth::Role::Assistant, assistant_blocks(message)?)
-            }
+            Role::User => push_turn(
+                &mut turns,
+                anth::Role::User,
+                content_blocks(&message.content)?,
+            ),
+            Role::Assistant => push_turn(
+                &mut turns,
+                anth::Role::Assistant,
+                assistant_blocks(message)?,
+            ),
             Role::Tool => push_turn(&mut turns, anth::Role::User, vec![tool_result(message)?]),
             Role::Function => {
                 return Err(TranslateError::Unsupported(
@@ -162,10 +168,6 @@ fn content_blocks(content: &Option<MessageContent>) -> Result<Vec<ContentBlock>,
     }
 }
 
-fn user_blocks(message: &ChatMessage) -> Result<Vec<ContentBlock>, TranslateError> {
-    content_blocks(&message.content)
-}
-
 fn assistant_blocks(message: &ChatMessage) -> Result<Vec<ContentBlock>, TranslateError> {
     let mut blocks = content_blocks(&message.content)?;
     if let Some(refusal) = message.refusal.as_ref().filter(|r| !r.is_empty()) {
@@ -189,6 +191,7 @@ fn tool_result(message: &ChatMessage) -> Result<ContentBlock, TranslateError> {
         ));
     };
     let content = match &message.content {
+        Some(MessageContent::Text(text)) if text.is_empty() => None,
         Some(MessageContent::Text(text)) => Some(Content::Text(text.clone())),
         Some(MessageContent::Parts(_)) => Some(Content::Blocks(content_blocks(&message.content)?)),
         None => None,

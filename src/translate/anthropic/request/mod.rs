@@ -14,7 +14,9 @@
 //!   blocks must carry Anthropic's signature, which other text does not have.
 //! - With thinking on, `temperature` and `top_p` are dropped (Anthropic
 //!   rejects them then); otherwise `temperature` is capped at Anthropic's 1.0.
-//! - `top_k` and Anthropic-only fields have no OpenAI counterpart and are dropped.
+//! - `top_k`, `cache_control` breakpoints and Anthropic-only fields have no
+//!   OpenAI counterpart and are dropped; so are OpenAI-only fields (`seed`,
+//!   `logit_bias`, …) on the way to Anthropic.
 
 mod from_pivot;
 mod to_pivot;

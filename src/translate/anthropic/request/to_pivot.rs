@@ -1,15 +1,15 @@
 //! An Anthropic client's request → the pivot, for OpenAI-format upstreams.
 
-use crate::translate::anthropic::blocks::{document_part, image_part, tool_result_content};
-use crate::translate::anthropic::effort_for_budget;
 use crate::api::anthropic::{
-    self as anth, Content, ContentBlock, MessagesRequest, ThinkingBlock, ThinkingConfig,
-    ToolDef, ToolUseBlock,
+    self as anth, Content, ContentBlock, MessagesRequest, ThinkingBlock, ThinkingConfig, ToolDef,
+    ToolUseBlock,
 };
 use crate::api::openai::{
     ChatMessage, ChatRequest, ContentPart, FunctionCall, FunctionDef, MessageContent,
     NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
+use crate::translate::anthropic::blocks::{document_part, image_part, tool_result_content};
+use crate::translate::anthropic::effort_for_budget;
 use crate::translate::TranslateError;
 
 /// An Anthropic client's request as a pivot request.
