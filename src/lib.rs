@@ -19,10 +19,13 @@
 //!   allowed to block on disk.
 //! - [`stream`]: SSE framing and the usage taps run over streams.
 //! - [`providers`]: upstream kinds (URL layout, auth) and the offline mock.
+//! - [`realtime`]: the Realtime API relayed over WebSocket: handshake
+//!   failover, the two-way relay, session caps and usage.
 //! - [`routes`]: the route table and the gateway's own endpoints.
 //! - [`server`]: start from an injected listener, graceful stop, flush.
 //! - [`state`]: what handlers share.
 //! - [`translate`]: wire-format translation through the OpenAI pivot.
+//! - [`users`]: client keys as users with roles, limits, quotas, expiry.
 
 pub mod actors;
 pub mod api;
@@ -32,11 +35,13 @@ pub mod limits;
 pub mod logging;
 pub mod pipeline;
 pub mod providers;
+pub mod realtime;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod storage;
 pub mod stream;
 pub mod translate;
+pub mod users;
 
 pub use server::Gateway;

@@ -15,6 +15,8 @@ use crate::config::Config;
 use crate::pipeline::auth::ClientKeys;
 use crate::storage::writer::DiskWriter;
 use crate::storage::{SledStore, StateStore, StorageError, Tree};
+use crate::users::actor::{UserSettings, Users, UsersHandle};
+use crate::users::model::Role;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -25,6 +27,7 @@ pub struct AppState {
     pub usage: UsageLoggerHandle,
     pub writer: Addr<DiskWriter>,
     pub client_keys: ClientKeys,
+    pub users: UsersHandle,
     /// Cursor for the round_robin strategy.
     pub round_robin: AtomicUsize,
     /// Per endpoint: smoothed time to first byte in µs (0 = not yet known),
@@ -43,6 +46,7 @@ impl AppState {
         let store: Arc<dyn StateStore> = Arc::new(SledStore::open(&db_dir)?);
         let counters = store.load_all(Tree::Counters)?;
         let bans = store.load_all(Tree::Blacklist)?;
+        let stored_users = store.load_all(Tree::Users)?;
 
         let log_dir = config.log.dir.clone();
         let writer_store = store.clone();
@@ -63,6 +67,15 @@ impl AppState {
             BlacklistHandle(Blacklist::new(config.limits.clone(), &bans, writer.clone()).start());
         let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
         let client_keys = ClientKeys::new(&config.auth.client_keys);
+        let users = UsersHandle(
+            Users::new(
+                &stored_users,
+                &config_users(&config),
+                user_settings(&config),
+                Some(writer.clone()),
+            )
+            .start(),
+        );
 
         let latency_us = config.endpoints.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(AppState {
@@ -73,6 +86,7 @@ impl AppState {
             usage,
             writer,
             client_keys,
+            users,
             round_robin: AtomicUsize::new(0),
             latency_us,
             started: Instant::now(),
@@ -111,6 +125,15 @@ impl AppState {
                     .await;
             }
         }
+        if let Ok(ops) = self.users.send(crate::users::actor::TakeState).await {
+            let _ = self
+                .writer
+                .send(WriteBatch {
+                    tree: Tree::Users,
+                    ops,
+                })
+                .await;
+        }
         if let Ok(ops) = self.blacklist.take_state().await {
             let _ = self
                 .writer
@@ -125,5 +148,39 @@ impl AppState {
             Ok(Err(e)) => log::error!("flush failed: {e}"),
             Err(e) => log::error!("disk writer unavailable: {e}"),
         }
+    }
+}
+
+/// The keys of the config file, as users: `client_keys` with the user role,
+/// `admin_keys` with the admin role.
+fn config_users(config: &Config) -> Vec<(String, Role)> {
+    let users = config
+        .auth
+        .client_keys
+        .iter()
+        .map(|k| (k.expose().to_string(), Role::User));
+    let admins = config
+        .auth
+        .admin_keys
+        .iter()
+        .map(|k| (k.expose().to_string(), Role::Admin));
+    users.chain(admins).collect()
+}
+
+fn user_settings(config: &Config) -> UserSettings {
+    let role = |name: &str| match name {
+        "admin" => Some(Role::Admin),
+        "user" => Some(Role::User),
+        "temporary" => Some(Role::Temporary),
+        _ => None,
+    };
+    UserSettings {
+        ip_window: config.users.ip_window,
+        max_prompt_tokens: config
+            .users
+            .max_prompt_tokens
+            .iter()
+            .filter_map(|(name, cap)| Some((role(name)?, *cap)))
+            .collect(),
     }
 }

@@ -27,10 +27,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 #[rtype(result = "IpVerdict")]
 pub struct Check(pub IpAddr);
 
-/// The client at this IP made an error that counts toward a ban.
+/// The client at this IP made an error that counts toward a ban, with a
+/// weight (a wrong client key may count for more than one).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RecordError(pub IpAddr);
+pub struct RecordError(pub IpAddr, pub u64);
 
 /// Lift a ban and forget the IP's errors.
 #[derive(Message)]
@@ -212,14 +213,14 @@ impl Handler<Check> for Blacklist {
 /// Counts the error; at the threshold the IP is banned for one error window.
 impl Handler<RecordError> for Blacklist {
     type Result = ();
-    fn handle(&mut self, RecordError(ip): RecordError, _: &mut Self::Context) {
+    fn handle(&mut self, RecordError(ip, weight): RecordError, _: &mut Self::Context) {
         let Some(threshold) = self.limits.ip_error_threshold else {
             return;
         };
         let now = now_ms();
         let window_ms = self.limits.ip_error_window.as_millis() as u64;
         let state = self.entry(ip);
-        state.errors.add(now, 1);
+        state.errors.add(now, weight.max(1));
         if state.errors.count(now) >= threshold && state.banned_until_ms.is_none() {
             state.banned_until_ms = Some(now + window_ms);
             log::warn!("blacklisted {ip} after {threshold} client errors");
@@ -281,8 +282,15 @@ impl BlacklistHandle {
             .map_err(|e| super::mailbox_error("Blacklist", e))
     }
 
-    pub fn record_error(&self, ip: IpAddr) {
-        self.0.do_send(RecordError(ip));
+    pub fn record_error(&self, ip: IpAddr, weight: u64) {
+        self.0.do_send(RecordError(ip, weight));
+    }
+
+    pub async fn unban(&self, ip: IpAddr) -> Result<bool, GatewayError> {
+        self.0
+            .send(Unban(ip))
+            .await
+            .map_err(|e| super::mailbox_error("Blacklist", e))
     }
 
     pub async fn list(&self) -> Result<Vec<BanInfo>, GatewayError> {

@@ -38,6 +38,42 @@ pub struct UsageRecord {
     pub completion_tokens: u64,
     pub cached_tokens: u64,
     pub error: Option<String>,
+    /// Realtime (WebSocket) records only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeDetail>,
+}
+
+/// What a `/v1/realtime` record adds: one record per `response.done` event
+/// (its tokens are also in the record's token fields) and one summary per
+/// session, written when it closes (`kind` says which).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RealtimeDetail {
+    Response {
+        /// The `request_id` of the session's summary record.
+        session_id: String,
+        response_id: Option<String>,
+        /// `completed`, `cancelled`, `failed` or `incomplete`.
+        response_status: Option<String>,
+        input_text_tokens: u64,
+        input_audio_tokens: u64,
+        input_image_tokens: u64,
+        output_text_tokens: u64,
+        output_audio_tokens: u64,
+    },
+    Session {
+        duration_ms: u64,
+        frames_from_client: u64,
+        frames_to_client: u64,
+        bytes_from_client: u64,
+        bytes_to_client: u64,
+        /// The close code passed on (`None`: the connection just ended).
+        close_code: Option<u16>,
+        /// `client`, `upstream` or `gateway`.
+        closed_by: &'static str,
+        /// `response.done` events seen.
+        responses: u64,
+    },
 }
 
 // ---- messages ----

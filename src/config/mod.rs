@@ -22,6 +22,7 @@ mod raw;
 mod runtime;
 mod secret;
 mod summary;
+mod users;
 mod validate;
 
 #[cfg(test)]
@@ -38,9 +39,10 @@ use std::path::{Path, PathBuf};
 pub use env_table::ENV_VARS;
 pub use runtime::{
     AuthConfig, Config, EndpointConfig, Limit, LimitsConfig, LogConfig, ProviderKind,
-    RoutingConfig, ServerConfig, Strategy,
+    RealtimeConfig, RoutingConfig, ServerConfig, Strategy,
 };
 pub use secret::Secret;
+pub use users::UsersConfig;
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "config/aigate.toml";

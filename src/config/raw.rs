@@ -20,6 +20,8 @@ pub(crate) struct RawConfig {
     pub limits: RawLimits,
     pub routing: RawRouting,
     pub log: RawLog,
+    pub realtime: RawRealtime,
+    pub users: super::users::RawUsers,
     pub endpoints: Vec<RawEndpoint>,
 }
 
@@ -49,13 +51,30 @@ impl Default for RawServer {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAuth {
     pub client_keys: Vec<String>,
+    /// Client keys with the admin role (the admin API).
+    pub admin_keys: Vec<String>,
     pub passthrough: bool,
     pub allow_anonymous: bool,
     pub force_anonymous: bool,
+    /// How many blacklist errors one wrong client key counts for.
+    pub invalid_key_weight: i64,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        Self {
+            client_keys: Vec::new(),
+            admin_keys: Vec::new(),
+            passthrough: false,
+            allow_anonymous: false,
+            force_anonymous: false,
+            invalid_key_weight: 1,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +85,11 @@ pub(crate) struct RawLimits {
     pub ip_error_threshold: i64,
     pub ip_error_window_secs: i64,
     pub max_attempts: i64,
+    /// Client CIDRs refused outright.
+    pub blocked_cidrs: Vec<String>,
+    /// A request whose prompt contains one of these (case-insensitive) is
+    /// refused and logged.
+    pub reject_phrases: Vec<String>,
 }
 
 impl Default for RawLimits {
@@ -76,6 +100,8 @@ impl Default for RawLimits {
             ip_error_threshold: 10,
             ip_error_window_secs: 86_400,
             max_attempts: 3,
+            blocked_cidrs: Vec::new(),
+            reject_phrases: Vec::new(),
         }
     }
 }
@@ -106,6 +132,28 @@ impl Default for RawLog {
         Self {
             level: "info".to_owned(),
             dir: PathBuf::from("logs"),
+        }
+    }
+}
+
+/// `[realtime]`: WebSocket sessions relayed to the Realtime API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawRealtime {
+    /// Concurrent sessions per client key; -1 = no cap, 0 = realtime off.
+    pub max_sessions_per_user: i64,
+    /// A session with no frame either way for this long is closed.
+    pub idle_timeout_secs: i64,
+    /// Bytes waiting in one direction of a session before it is closed.
+    pub max_queued_bytes: i64,
+}
+
+impl Default for RawRealtime {
+    fn default() -> Self {
+        Self {
+            max_sessions_per_user: 5,
+            idle_timeout_secs: 300,
+            max_queued_bytes: 4 * 1024 * 1024,
         }
     }
 }

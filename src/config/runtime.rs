@@ -18,6 +18,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub routing: RoutingConfig,
     pub log: LogConfig,
+    pub realtime: RealtimeConfig,
+    pub users: super::users::UsersConfig,
     pub endpoints: Vec<EndpointConfig>,
     /// The file the config was read from, if any.
     pub source: Option<PathBuf>,
@@ -38,8 +40,11 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub client_keys: Vec<Secret>,
+    pub admin_keys: Vec<Secret>,
     pub passthrough: bool,
     pub allow_anonymous: bool,
+    /// Blacklist errors counted for one wrong client key.
+    pub invalid_key_weight: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +57,21 @@ pub struct LimitsConfig {
     pub ip_error_window: Duration,
     /// Upstream attempts per request (first try plus failovers), at least 1.
     pub max_attempts: u32,
+    /// Client networks refused outright (403).
+    pub blocked_cidrs: Vec<ipnet::IpNet>,
+    /// Lowercased phrases that get a request refused.
+    pub reject_phrases: Vec<String>,
+}
+
+/// Realtime (WebSocket) sessions.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// Concurrent sessions per client; `None` = no cap.
+    pub max_sessions_per_user: Option<u32>,
+    pub idle_timeout: Duration,
+    /// Bytes allowed to wait in one direction of a session (also the
+    /// largest message accepted).
+    pub max_queued_bytes: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -9,8 +9,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawAuth, RawConfig, RawLimits, RawLog, RawServer};
-use super::runtime::{AuthConfig, LimitsConfig, LogConfig, RoutingConfig, ServerConfig, Strategy};
+use super::raw::{RawAuth, RawConfig, RawLimits, RawLog, RawRealtime, RawServer};
+use super::runtime::{
+    AuthConfig, LimitsConfig, LogConfig, RealtimeConfig, RoutingConfig, ServerConfig, Strategy,
+};
 use super::{endpoint, secret, Config, ConfigError, Secret};
 
 pub(crate) const EXPECTED_LISTEN: &str = "expected a socket address like 127.0.0.1:6543";
@@ -29,6 +31,7 @@ pub(crate) fn validate(
     let strategy = Strategy::from_name(&raw.routing.strategy)
         .ok_or_else(|| invalid("routing.strategy", Strategy::EXPECTED))?;
     let log = log_config(&raw.log, &server.data_dir)?;
+    let realtime = realtime(&raw.realtime)?;
     let endpoints = endpoint::validate_all(raw.endpoints, env)?;
     Ok(Config {
         server,
@@ -36,6 +39,8 @@ pub(crate) fn validate(
         limits,
         routing: RoutingConfig { strategy },
         log,
+        realtime,
+        users: super::users::validate(&raw.users)?,
         endpoints,
         source,
     })
@@ -94,10 +99,13 @@ fn auth(
             ),
         ));
     }
+    let weight = at_least("auth.invalid_key_weight", raw.invalid_key_weight, 1)?;
     Ok(AuthConfig {
         client_keys: resolve_keys("auth.client_keys", &raw.client_keys, env)?,
+        admin_keys: resolve_keys("auth.admin_keys", &raw.admin_keys, env)?,
         passthrough: raw.passthrough,
         allow_anonymous: raw.allow_anonymous,
+        invalid_key_weight: u64::try_from(weight).unwrap_or(1),
     })
 }
 
@@ -116,6 +124,46 @@ fn limits(raw: &RawLimits) -> Result<LimitsConfig, ConfigError> {
         )?),
         max_attempts: u32::try_from(max_attempts)
             .map_err(|_| invalid("limits.max_attempts", "expected a smaller integer"))?,
+        blocked_cidrs: raw
+            .blocked_cidrs
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                parse_proxy(text)
+                    .ok_or_else(|| invalid(format!("limits.blocked_cidrs[{i}]"), EXPECTED_PROXY))
+            })
+            .collect::<Result<_, _>>()?,
+        reject_phrases: raw
+            .reject_phrases
+            .iter()
+            .map(|p| p.trim().to_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    })
+}
+
+fn realtime(raw: &RawRealtime) -> Result<RealtimeConfig, ConfigError> {
+    let max_sessions_per_user =
+        off_or_count("realtime.max_sessions_per_user", raw.max_sessions_per_user)?
+            .map(|n| {
+                u32::try_from(n).map_err(|_| {
+                    invalid(
+                        "realtime.max_sessions_per_user",
+                        "expected a smaller integer",
+                    )
+                })
+            })
+            .transpose()?;
+    let max_queued_bytes =
+        usize::try_from(positive("realtime.max_queued_bytes", raw.max_queued_bytes)?)
+            .map_err(|_| invalid("realtime.max_queued_bytes", "expected a smaller integer"))?;
+    Ok(RealtimeConfig {
+        max_sessions_per_user,
+        idle_timeout: Duration::from_secs(positive(
+            "realtime.idle_timeout_secs",
+            raw.idle_timeout_secs,
+        )?),
+        max_queued_bytes,
     })
 }
 
@@ -221,6 +269,27 @@ mod tests {
         );
         assert_eq!(off_or_count("x", -1).unwrap(), None);
         assert_eq!(off_or_count("x", 0).unwrap(), Some(0));
+    }
+
+    #[test]
+    fn realtime_defaults_and_ranges() {
+        let defaults = realtime(&RawRealtime::default()).unwrap();
+        assert_eq!(defaults.max_sessions_per_user, Some(5));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(300));
+        assert_eq!(defaults.max_queued_bytes, 4 * 1024 * 1024);
+        let uncapped = RawRealtime {
+            max_sessions_per_user: -1,
+            ..RawRealtime::default()
+        };
+        assert_eq!(realtime(&uncapped).unwrap().max_sessions_per_user, None);
+        let bad = RawRealtime {
+            max_queued_bytes: 0,
+            ..RawRealtime::default()
+        };
+        assert_eq!(
+            realtime(&bad).unwrap_err().to_string(),
+            "realtime.max_queued_bytes: expected an integer > 0"
+        );
     }
 
     #[test]

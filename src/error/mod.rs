@@ -40,6 +40,18 @@ pub enum GatewayError {
     UpstreamUnavailable { attempts: u32, last: String },
     #[error("Upstream did not answer in time after {attempts} attempt(s).")]
     UpstreamTimeout { attempts: u32 },
+    /// The client may not do this (disabled, expired, model not allowed,
+    /// blocked network or phrase).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("Token quota of {tokens} for models '{models}' is used up{}.", refresh_text(.refresh_at))]
+    QuotaExceeded {
+        models: String,
+        tokens: u64,
+        refresh_at: Option<u64>,
+    },
+    #[error("The prompt is about {estimate} tokens; the limit for your key is {limit}.")]
+    PromptTooLarge { estimate: u64, limit: u64 },
     /// The upstream refused the request; its message, in the client's
     /// dialect, with the upstream's status.
     #[error("{message}")]
@@ -53,6 +65,9 @@ pub enum GatewayError {
 pub enum LimitScope {
     ClientIp,
     Endpoints,
+    UserRequests,
+    UserTokens,
+    UserConcurrency,
 }
 
 impl std::fmt::Display for LimitScope {
@@ -60,7 +75,20 @@ impl std::fmt::Display for LimitScope {
         f.write_str(match self {
             LimitScope::ClientIp => "requests from your IP address",
             LimitScope::Endpoints => "every upstream endpoint serving this model",
+            LimitScope::UserRequests => "requests per minute of your key",
+            LimitScope::UserTokens => "tokens per minute of your key",
+            LimitScope::UserConcurrency => "concurrent requests of your key",
         })
+    }
+}
+
+fn refresh_text(refresh_at: &Option<u64>) -> String {
+    match refresh_at.and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0)) {
+        Some(at) => format!(
+            "; it refreshes at {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => " and does not refresh".into(),
     }
 }
 
@@ -87,6 +115,12 @@ impl GatewayError {
         match self {
             GatewayError::RateLimited { retry_after, .. }
             | GatewayError::Banned { retry_after } => Some(*retry_after),
+            GatewayError::QuotaExceeded {
+                refresh_at: Some(at),
+                ..
+            } => Some(Duration::from_secs(
+                at.saturating_sub(crate::limits::now_ms() / 1000),
+            )),
             _ => None,
         }
     }

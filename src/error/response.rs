@@ -22,6 +22,9 @@ impl GatewayError {
             GatewayError::NoUsableKey => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            GatewayError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::PromptTooLarge { .. } => StatusCode::BAD_REQUEST,
             GatewayError::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -43,6 +46,9 @@ impl GatewayError {
             GatewayError::NoUsableKey => (ErrorKind::Overloaded, "no_upstream_key"),
             GatewayError::UpstreamUnavailable { .. } => (ErrorKind::Upstream, "upstream_error"),
             GatewayError::UpstreamTimeout { .. } => (ErrorKind::Timeout, "upstream_timeout"),
+            GatewayError::Forbidden { code, .. } => (ErrorKind::Permission, code),
+            GatewayError::QuotaExceeded { .. } => (ErrorKind::RateLimit, "quota_exceeded"),
+            GatewayError::PromptTooLarge { .. } => (ErrorKind::InvalidRequest, "prompt_too_large"),
             GatewayError::Upstream { status, .. } => upstream_kind(*status),
             GatewayError::Internal(_) => (ErrorKind::Internal, "internal_error"),
         }

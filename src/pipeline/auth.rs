@@ -7,8 +7,15 @@ use actix_web::http::header::HeaderMap;
 use ring::digest::{digest, SHA256};
 use subtle::ConstantTimeEq;
 
+use std::net::IpAddr;
+
 use crate::config::{AuthConfig, Secret};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, LimitScope};
+use crate::state::AppState;
+use crate::users::actor::{AuthRefusal, Authenticate, Lookup};
+use crate::users::admission::{Refusal, Reservation};
+use crate::users::key_digest;
+use crate::users::model::Role;
 
 /// Who the gateway serves this request for.
 #[derive(Debug, Clone)]
@@ -16,6 +23,13 @@ pub enum Client {
     /// A configured client key; `id` is safe to log.
     Key {
         id: String,
+    },
+    /// A user (from the config or the admin API), admitted by the Users
+    /// actor with a token reservation to settle when the request ends.
+    User {
+        id: String,
+        role: Role,
+        reservation: Reservation,
     },
     /// Not one of ours, forwarded upstream (passthrough mode).
     Passthrough {
@@ -28,7 +42,7 @@ impl Client {
     /// The id usage records carry.
     pub fn log_id(&self) -> String {
         match self {
-            Client::Key { id } => id.clone(),
+            Client::Key { id } | Client::User { id, .. } => id.clone(),
             Client::Passthrough { key } => format!("passthrough:{}", fingerprint(key.expose())),
             Client::Anonymous => "anonymous".into(),
         }
@@ -111,6 +125,103 @@ pub fn authenticate(
     }
 }
 
+/// Resolves the presented key to a user and applies the user's rules
+/// (expiry, models, IPs, concurrency, prompt size, RPM, TPM, quotas). The
+/// key is hashed and looked up by digest; the plain key is never stored.
+pub async fn admit(
+    state: &AppState,
+    key: Option<&str>,
+    ip: IpAddr,
+    model: Option<&str>,
+    prompt_estimate: u64,
+) -> Result<Client, GatewayError> {
+    let auth = &state.config.auth;
+    let Some(key) = key else {
+        return match auth.allow_anonymous {
+            true => Ok(Client::Anonymous),
+            false => Err(GatewayError::Unauthorized),
+        };
+    };
+    let ask = Authenticate {
+        digest: key_digest(key),
+        ip,
+        model: model.map(str::to_string),
+        prompt_estimate,
+    };
+    match state.users.authenticate(ask).await? {
+        Ok(admission) => Ok(Client::User {
+            id: admission.user_id,
+            role: admission.role,
+            reservation: admission.reservation,
+        }),
+        Err(AuthRefusal::Unknown) if auth.passthrough => Ok(Client::Passthrough {
+            key: Secret::new(key),
+        }),
+        Err(AuthRefusal::Unknown) => Err(GatewayError::Unauthorized),
+        Err(AuthRefusal::Refused(refusal)) => Err(refusal_error(refusal)),
+    }
+}
+
+/// A valid, active user's id and role, without counting a request (for the
+/// gateway's own endpoints).
+pub async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(String, Role), GatewayError> {
+    let key = presented_key(headers).ok_or(GatewayError::Unauthorized)?;
+    state
+        .users
+        .send(Lookup(key_digest(key)))
+        .await?
+        .ok_or(GatewayError::Unauthorized)
+}
+
+/// A user rule's refusal, as the client sees it.
+pub fn refusal_error(refusal: Refusal) -> GatewayError {
+    let forbidden = |code: &'static str, message: String| GatewayError::Forbidden { code, message };
+    match refusal {
+        Refusal::Disabled { reason } => forbidden("user_disabled", format!("This key is disabled: {reason}.")),
+        Refusal::Expired { at } => forbidden(
+            "key_expired",
+            format!(
+                "This key expired at {}.",
+                chrono::DateTime::from_timestamp(at as i64, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default()
+            ),
+        ),
+        Refusal::ModelNotAllowed { model } => {
+            forbidden("model_not_allowed", format!("This key may not use the model '{model}'."))
+        }
+        Refusal::TooManyIps { max } => forbidden(
+            "user_disabled",
+            format!("This key was used from more than {max} IP addresses and is now disabled; an admin can enable it again."),
+        ),
+        Refusal::TooManyConcurrent { .. } => GatewayError::RateLimited {
+            scope: LimitScope::UserConcurrency,
+            retry_after: std::time::Duration::from_secs(1),
+        },
+        Refusal::PromptTooLarge { estimate, limit } => GatewayError::PromptTooLarge { estimate, limit },
+        Refusal::Rpm { retry_after, .. } => GatewayError::RateLimited {
+            scope: LimitScope::UserRequests,
+            retry_after,
+        },
+        Refusal::Tpm { retry_after, .. } => GatewayError::RateLimited {
+            scope: LimitScope::UserTokens,
+            retry_after,
+        },
+        Refusal::Quota {
+            models,
+            tokens,
+            refresh_at,
+        } => GatewayError::QuotaExceeded {
+            models,
+            tokens,
+            refresh_at,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,8 +239,10 @@ mod tests {
     fn auth(passthrough: bool, anonymous: bool) -> AuthConfig {
         AuthConfig {
             client_keys: vec![Secret::new("fk-good")],
+            admin_keys: vec![],
             passthrough,
             allow_anonymous: anonymous,
+            invalid_key_weight: 1,
         }
     }
 

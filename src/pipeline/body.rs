@@ -34,6 +34,32 @@ pub async fn take(
     Ok((OutgoingBody::Bytes(bytes), peek))
 }
 
+/// Estimated prompt tokens of a body (about 4 bytes a token): used to
+/// reserve tokens against TPM limits and quotas before the real count is
+/// known, and for prompt caps.
+pub fn prompt_estimate(body: &OutgoingBody, call: &ApiCall) -> u64 {
+    match (body, call.kind) {
+        (
+            OutgoingBody::Bytes(bytes),
+            CallKind::ChatCompletions | CallKind::Messages | CallKind::Embeddings,
+        ) => (bytes.len() as u64).div_ceil(4),
+        _ => 0,
+    }
+}
+
+/// The index of the first reject phrase the body contains, if any
+/// (case-insensitive; phrases are stored lowercased).
+pub fn rejected_phrase(body: &OutgoingBody, phrases: &[String]) -> Option<usize> {
+    let OutgoingBody::Bytes(bytes) = body else {
+        return None;
+    };
+    if phrases.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(bytes).to_lowercase();
+    phrases.iter().position(|p| text.contains(p.as_str()))
+}
+
 fn declared_length(req: &HttpRequest) -> Option<usize> {
     req.headers()
         .get("content-length")?

@@ -14,6 +14,7 @@ use crate::actors::key_pool::{KeyLease, KeyOutcome};
 use crate::actors::usage_logger::UsageRecord;
 use crate::state::AppState;
 use crate::stream::usage::TokenUsage;
+use crate::users::admission::{Reservation, Used};
 
 /// Status recorded when the client left before the reply was complete
 /// (nginx's convention).
@@ -39,6 +40,8 @@ pub struct Finisher {
     endpoint: Option<usize>,
     lease: Option<KeyLease>,
     usage: Option<TokenUsage>,
+    /// The admitted user and the tokens reserved for this request.
+    user: Option<(String, Reservation)>,
     record: UsageRecord,
     finished: bool,
 }
@@ -58,6 +61,7 @@ impl Finisher {
             endpoint: None,
             lease: None,
             usage: None,
+            user: None,
             record: UsageRecord {
                 request_id: request_id.to_string(),
                 ip: ip.to_string(),
@@ -71,6 +75,10 @@ impl Finisher {
 
     pub fn set_client(&mut self, client_id: String) {
         self.record.client = client_id;
+    }
+
+    pub fn set_user(&mut self, user_id: String, reservation: Reservation) {
+        self.user = Some((user_id, reservation));
     }
 
     pub fn set_request(&mut self, model: Option<&str>, stream: bool) {
@@ -154,6 +162,18 @@ impl Finisher {
             self.state.key_pool.report(lease, key_outcome);
         }
         let usage = self.usage.unwrap_or_default();
+        if let Some((user_id, reservation)) = self.user.take() {
+            self.state.users.charge(
+                user_id,
+                reservation,
+                Used {
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                    cost_usd: 0.0,
+                    counted: self.record.attempts > 0,
+                },
+            );
+        }
         let mut record = std::mem::take(&mut self.record);
         record.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         record.status = status;

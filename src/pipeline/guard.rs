@@ -43,8 +43,15 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// Refuses banned IPs (403) and IPs over their request limit (429).
+/// Refuses blocked networks and banned IPs (403) and IPs over their request
+/// limit (429).
 pub async fn guard(state: &AppState, ip: IpAddr) -> Result<(), GatewayError> {
+    if is_trusted(ip, &state.config.limits.blocked_cidrs) {
+        return Err(GatewayError::Forbidden {
+            code: "ip_blocked",
+            message: "Requests from this network are not accepted.".into(),
+        });
+    }
     match state.blacklist.check(ip).await? {
         IpVerdict::Allowed => Ok(()),
         IpVerdict::Banned { retry_after } => Err(GatewayError::Banned { retry_after }),

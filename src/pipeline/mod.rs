@@ -56,7 +56,7 @@ pub async fn handle(
     let result = match guard::guard(&state, ip).await {
         Err(e) => Err(e),
         Ok(()) => match &call {
-            Some(call) => proxy(&req, payload, &state, &http, call, &mut finisher).await,
+            Some(call) => proxy(&req, payload, &state, &http, call, ip, &mut finisher).await,
             None => Err(GatewayError::UnknownRoute {
                 method: req.method().to_string(),
                 path: req.path().to_string(),
@@ -65,7 +65,11 @@ pub async fn handle(
     };
     let mut response = result.unwrap_or_else(|err| {
         if err.counts_against_ip() {
-            state.blacklist.record_error(ip);
+            let weight = match err {
+                GatewayError::Unauthorized => config.auth.invalid_key_weight,
+                _ => 1,
+            };
+            state.blacklist.record_error(ip, weight);
         }
         if let Some(finisher) = finisher.take() {
             finisher.finish(Ending::Rejected {
@@ -90,16 +94,42 @@ async fn proxy(
     state: &web::Data<AppState>,
     http: &awc::Client,
     call: &ApiCall,
+    ip: std::net::IpAddr,
     finisher: &mut Option<Finisher>,
 ) -> Result<HttpResponse, GatewayError> {
     let config = state.config.clone();
-    let who = auth::authenticate(req.headers(), &state.client_keys, &config.auth)?;
-    if let Some(f) = finisher.as_mut() {
-        f.set_client(who.log_id());
+    // A request with no key is refused before its body is read.
+    let key = auth::presented_key(req.headers());
+    if key.is_none() && !config.auth.allow_anonymous {
+        return Err(GatewayError::Unauthorized);
     }
     let (body, peek) = body::take(req, payload, call, config.server.max_body_bytes).await?;
     if let Some(f) = finisher.as_mut() {
         f.set_request(peek.model.as_deref(), peek.stream);
+    }
+    if let Some(phrase) = body::rejected_phrase(&body, &config.limits.reject_phrases) {
+        log::warn!("refused a request from {ip}: it contains reject phrase #{phrase}");
+        return Err(GatewayError::Forbidden {
+            code: "content_refused",
+            message: "This request contains content this gateway refuses.".into(),
+        });
+    }
+    let who = auth::admit(
+        state,
+        key,
+        ip,
+        peek.model.as_deref(),
+        body::prompt_estimate(&body, call),
+    )
+    .await?;
+    if let Some(f) = finisher.as_mut() {
+        f.set_client(who.log_id());
+        if let Client::User {
+            id, reservation, ..
+        } = &who
+        {
+            f.set_user(id.clone(), reservation.clone());
+        }
     }
     let host = req
         .headers()

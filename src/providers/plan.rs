@@ -118,6 +118,10 @@ pub fn pivot_request(
 
 /// A pivot request for an OpenAI-format upstream: streams ask for usage.
 pub fn openai_format_body(mut request: ChatRequest) -> Result<Bytes, GatewayError> {
+    // Reasoning models refuse `max_tokens`; they take `max_completion_tokens`.
+    if request.reasoning_effort.is_some() && request.max_completion_tokens.is_none() {
+        request.max_completion_tokens = request.max_tokens.take();
+    }
     if request.stream == Some(true) {
         request.stream_options = Some(StreamOptions {
             include_usage: Some(true),

@@ -10,12 +10,15 @@ use actix_web::{web, HttpRequest};
 use crate::api::Dialect;
 use crate::error::GatewayError;
 use crate::pipeline::{self, auth, guard};
+use crate::realtime;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/v1/status", web::get().to(status::status))
         .route("/v1/models", web::get().to(models::list_models))
+        .route("/v1/realtime", web::get().to(realtime::handle))
+        .route("/{prefix:.+}/v1/realtime", web::get().to(realtime::handle))
         // Everything else: /v1/* and /{route_prefix}/v1/*, any method.
         .default_service(web::to(pipeline::handle));
 }
@@ -25,13 +28,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn admit(req: &HttpRequest, state: &AppState, keys_only: bool) -> Result<(), GatewayError> {
     let ip = guard::client_ip(req, &state.config.server.trusted_proxies);
     guard::guard(state, ip).await?;
-    let admitted = match auth::authenticate(req.headers(), &state.client_keys, &state.config.auth) {
-        Ok(auth::Client::Passthrough { .. }) if keys_only => Err(GatewayError::Unauthorized),
-        other => other.map(|_| ()),
+    let admitted = match auth::identify(state, req.headers()).await {
+        Ok(_) => Ok(()),
+        Err(GatewayError::Unauthorized) if !keys_only && state.config.auth.passthrough => {
+            match auth::presented_key(req.headers()) {
+                Some(_) => Ok(()),
+                None => Err(GatewayError::Unauthorized),
+            }
+        }
+        Err(GatewayError::Unauthorized) if state.config.auth.allow_anonymous => Ok(()),
+        Err(e) => Err(e),
     };
     if let Err(e) = &admitted {
         if e.counts_against_ip() {
-            state.blacklist.record_error(ip);
+            state
+                .blacklist
+                .record_error(ip, state.config.auth.invalid_key_weight);
         }
     }
     admitted

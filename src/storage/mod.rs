@@ -19,6 +19,10 @@ pub enum Tree {
     Blacklist,
     /// Usage records, keyed by time and request id.
     Usage,
+    /// Users, keyed by id.
+    Users,
+    /// Upstream keys added at runtime, encrypted, keyed by endpoint and id.
+    UpstreamKeys,
 }
 
 impl Tree {
@@ -27,6 +31,8 @@ impl Tree {
             Tree::Counters => "counters",
             Tree::Blacklist => "blacklist",
             Tree::Usage => "usage",
+            Tree::Users => "users",
+            Tree::UpstreamKeys => "upstream_keys",
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fake_providers;
 pub mod fake_upstream;
 pub mod replies;
 

@@ -20,6 +20,11 @@ If ``api_key`` is given the server checks it like the provider would
 (``Authorization: Bearer`` for OpenAI paths, ``x-api-key`` plus a required
 ``anthropic-version`` for Anthropic paths) and answers 401/400 otherwise.
 
+A test can script the answer to its own requests (tool calls, provider
+errors, errors mid-stream): ``upstream.script(marker, reply)`` with a reply
+from ``fake_scripts``; a chat or messages request whose body contains the
+marker gets it instead of the echo.
+
 Run it by hand with ``python fake_upstream.py [port]`` to poke at it.
 """
 
@@ -37,6 +42,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from fake_scripts import Answer, Reply, anthropic_answer, openai_answer
 
 # Default pause between two SSE events, in seconds.
 DEFAULT_CHUNK_DELAY = 0.02
@@ -133,6 +140,7 @@ class FakeUpstream:
         self.slow_chunk_delay = slow_chunk_delay
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._scripts: list[tuple[bytes, Reply]] = []
         handler = type("Handler", (_Handler,), {"upstream": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
@@ -188,6 +196,21 @@ class FakeUpstream:
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
+
+    # ---- scripted replies ----
+
+    def script(self, marker: str, reply: Reply) -> None:
+        """Requests whose body contains `marker` get `reply` (see fake_scripts)."""
+        with self._lock:
+            self._scripts.append((marker.encode(), reply))
+
+    def scripted_reply(self, request: RecordedRequest) -> Reply | None:
+        with self._lock:
+            scripts = list(self._scripts)
+        for marker, reply in scripts:
+            if marker in request.raw_body:
+                return reply
+        return None
 
     def delay_for(self, model: str) -> float:
         return self.slow_chunk_delay if SLOW_MARKER in model else self.chunk_delay
@@ -268,6 +291,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _end_chunks(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _send_answer(self, answer: Answer, delay: float) -> None:
+        if answer.frames is None:
+            self._send_json(answer.status, answer.body, answer.headers)
+            return
+        self._start_sse(answer.headers)
+        for frame in answer.frames:
+            self._send_chunk(frame)
+            time.sleep(delay)
+        self._end_chunks()
 
     def _openai_error(self, status: int, message: str, type_: str, code: str | None) -> None:
         self._send_json(
@@ -357,6 +390,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = request.json
         model = str(body.get("model") or "")
+        scripted = self.upstream.scripted_reply(request)
+        if scripted is not None:
+            answer = openai_answer(scripted, body, _prompt_tokens(body))
+            self._send_answer(answer, self.upstream.delay_for(model))
+            return
         reply = f"Hello from {self.upstream.name}. You said: {_last_user_text(body.get('messages'))}"
         prompt_tokens = _prompt_tokens(body)
         completion_tokens = len(_words(reply))
@@ -480,6 +518,11 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model") or "")
         if not isinstance(body.get("max_tokens"), int):
             self._anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
+            return
+        scripted = self.upstream.scripted_reply(request)
+        if scripted is not None:
+            answer = anthropic_answer(scripted, body, _prompt_tokens(body))
+            self._send_answer(answer, self.upstream.delay_for(model))
             return
         reply = f"Hello from {self.upstream.name}. You said: {_last_user_text(body.get('messages'))}"
         input_tokens = _prompt_tokens(body)

@@ -107,6 +107,11 @@ impl SseTap {
                     if usage_only && self.drop_usage_chunk {
                         return;
                     }
+                    // The upstream's own error chunk ends its stream (no
+                    // `[DONE]` follows): the client already has the error.
+                    if is_error_chunk(&event.data) {
+                        self.saw_end_marker = true;
+                    }
                 }
                 OpenAiChunkInfo::Done => self.saw_end_marker = true,
                 OpenAiChunkInfo::NotJson => {}
@@ -121,6 +126,16 @@ impl SseTap {
         }
         out.push_back(raw);
     }
+}
+
+/// `{"error": …}`: how OpenAI-format upstreams report a failure mid-stream.
+fn is_error_chunk(data: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct ErrorChunk {
+        error: Option<serde::de::IgnoredAny>,
+    }
+    data.contains("\"error\"")
+        && serde_json::from_str::<ErrorChunk>(data).is_ok_and(|chunk| chunk.error.is_some())
 }
 
 impl BodyTransform for SseTap {

@@ -1,0 +1,174 @@
+//! The OpenAI Realtime API, relayed over WebSocket: voice apps point their
+//! socket at the gateway instead of the provider and get the gateway's keys,
+//! limits and usage log.
+//!
+//! `GET /v1/realtime?model=…` (also under a route prefix) runs the HTTP
+//! pipeline's steps — guard, auth, route, select — then dials the upstream
+//! and only answers the client's upgrade once the upstream has accepted, so a
+//! refused handshake can still go to another key or endpoint, and a session
+//! that cannot open is an ordinary HTTP error in the OpenAI dialect.
+//!
+//! - `client.rs`: what the upgrade request says (key, subprotocols, model).
+//! - `dial.rs`: candidates and the handshake attempts.
+//! - `upstream.rs`: URL and auth per provider kind, one handshake.
+//! - `relay.rs`: the two-way pump, backpressure, close handling, idle timeout.
+//! - `frame.rs`: frames and close codes between the two WebSocket libraries.
+//! - `usage.rs`: token usage from `response.done` events.
+//! - `record.rs`: usage records, key outcome and log lines of a session.
+//! - `sessions.rs`: the per-user cap on concurrent sessions.
+//! - `error.rs`: refusals, mapped to HTTP.
+
+pub mod client;
+pub mod dial;
+pub mod error;
+pub mod frame;
+pub mod record;
+pub mod relay;
+pub mod sessions;
+pub mod upstream;
+pub mod usage;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::GatewayError;
+use crate::pipeline::auth::{self, Client};
+use crate::pipeline::{guard, new_request_id, route, REQUEST_ID_HEADER};
+use crate::state::AppState;
+use error::RealtimeError;
+use record::SessionLog;
+
+/// The API path this module serves.
+pub const REALTIME_PATH: &str = "/v1/realtime";
+
+/// `GET /v1/realtime` and `GET /{route_prefix}/v1/realtime`.
+pub async fn handle(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let ip = guard::client_ip(&req, &state.config.server.trusted_proxies);
+    let session_id = new_request_id();
+    let mut log = Some(SessionLog::new(state.clone(), &session_id, ip, req.path()));
+    let mut response = match open(&req, body, &state, ip, &mut log).await {
+        Ok(response) => response,
+        Err(err) => {
+            if err.counts_against_ip() {
+                state.blacklist.record_error(ip, 1);
+            }
+            if let Some(log) = log.take() {
+                log.rejected(err.status().as_u16(), err.to_string());
+            }
+            err.to_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&session_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    response
+}
+
+/// Everything up to the client's upgrade; on success the session runs on
+/// its own task and `log` has moved into it.
+async fn open(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &web::Data<AppState>,
+    ip: std::net::IpAddr,
+    log: &mut Option<SessionLog>,
+) -> Result<HttpResponse, RealtimeError> {
+    let config = state.config.clone();
+    guard::guard(state, ip).await?;
+    let call = route::classify(req.path(), &config)
+        .filter(|call| call.api_path.trim_end_matches('/') == REALTIME_PATH)
+        .ok_or_else(|| GatewayError::UnknownRoute {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+        })?;
+    if !client::is_upgrade(req) {
+        return Err(RealtimeError::NotUpgrade);
+    }
+    let who = auth::authenticate(
+        &client::auth_headers(req.headers()),
+        &state.client_keys,
+        &config.auth,
+    )?;
+    let user = who.log_id();
+    let model = client::model(req.query_string()).ok_or(GatewayError::ModelMissing)?;
+    if let Some(log) = log.as_mut() {
+        log.set_client(user.clone());
+        log.set_model(&model);
+    }
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let candidates = dial::candidates(&config, &call, host, &model)?;
+    let cap = config.realtime.max_sessions_per_user;
+    let slot = sessions::claim(state, &user, cap).ok_or(RealtimeError::TooManySessions {
+        limit: cap.unwrap_or(0),
+    })?;
+
+    let own_key = match &who {
+        Client::Passthrough { key } => Some(key),
+        _ => None,
+    };
+    let beta = client::beta(req.headers());
+    let extra_query = client::other_params(req.query_string());
+    let plan = dial::Plan {
+        model: &model,
+        extra_query: &extra_query,
+        beta: beta.as_deref(),
+        own_key,
+    };
+    let Some(mut session_log) = log.take() else {
+        return Err(GatewayError::Internal("realtime session log missing".into()).into());
+    };
+    let dialed = match dial::dial(state, &candidates, &plan, &mut session_log).await {
+        Ok(dialed) => dialed,
+        Err(e) => {
+            *log = Some(session_log);
+            return Err(e);
+        }
+    };
+    session_log.opened(dialed.lease);
+
+    let limits = relay::Limits {
+        idle: config.realtime.idle_timeout,
+        max_queued_bytes: config.realtime.max_queued_bytes,
+    };
+    let (response, client_session, client_stream) =
+        match actix_ws::handle_with_protocols(req, body, &[client::REALTIME_PROTOCOL]) {
+            Ok(parts) => parts,
+            Err(e) => {
+                *log = Some(session_log);
+                return Err(GatewayError::BadRequest(format!("WebSocket handshake: {e}")).into());
+            }
+        };
+    let client_stream = client_stream
+        .max_frame_size(limits.max_queued_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(limits.max_queued_bytes);
+    let upstream = dialed.socket;
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        let mut on_text = |text: &str| {
+            if let Some(usage) = usage::response_done(text) {
+                session_log.response(usage);
+            }
+        };
+        let outcome = relay::relay(
+            client_session,
+            client_stream,
+            upstream,
+            limits,
+            &mut on_text,
+        )
+        .await;
+        session_log.closed(outcome);
+    });
+    Ok(response)
+}
