@@ -458,7 +458,7 @@ async fn usage_records_match_the_response_done_events() {
         assert_eq!(detail["output_text_tokens"], 5 * n);
         assert_eq!(detail["output_audio_tokens"], 7 * n);
     }
-    assert!(summary["client"].as_str().unwrap().starts_with("ck-"));
+    assert!(summary["client"].as_str().unwrap().starts_with("cfg-"));
     assert_eq!(summary["key_id"].as_str().unwrap(), "…good");
     let detail = &summary["realtime"];
     assert_eq!(detail["responses"], 2);
@@ -526,6 +526,12 @@ async fn concurrent_sessions_per_user_are_capped() {
     for ws in [&mut second, &mut third] {
         ws.close(None).await.unwrap();
         close_of(ws).await;
+    }
+    let user = aigate::pipeline::auth::fingerprint(CLIENT_KEY);
+    let deadline = std::time::Instant::now() + WAIT;
+    while aigate::realtime::sessions::open_sessions(&gw.state, &user) > 0 {
+        assert!(std::time::Instant::now() < deadline, "a slot leaked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     gw.stop().await;
 }

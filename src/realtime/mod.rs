@@ -28,6 +28,8 @@ pub mod sessions;
 pub mod upstream;
 pub mod usage;
 
+use std::net::IpAddr;
+
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -35,6 +37,7 @@ use crate::error::GatewayError;
 use crate::pipeline::auth::{self, Client};
 use crate::pipeline::{guard, new_request_id, route, REQUEST_ID_HEADER};
 use crate::state::AppState;
+use crate::users::admission::Used;
 use error::RealtimeError;
 use record::SessionLog;
 
@@ -49,18 +52,10 @@ pub async fn handle(
 ) -> HttpResponse {
     let ip = guard::client_ip(&req, &state.config.server.trusted_proxies);
     let session_id = new_request_id();
-    let mut log = Some(SessionLog::new(state.clone(), &session_id, ip, req.path()));
-    let mut response = match open(&req, body, &state, ip, &mut log).await {
-        Ok(response) => response,
-        Err(err) => {
-            if err.counts_against_ip() {
-                state.blacklist.record_error(ip, 1);
-            }
-            if let Some(log) = log.take() {
-                log.rejected(err.status().as_u16(), err.to_string());
-            }
-            err.to_response()
-        }
+    let mut log = SessionLog::new(state.clone(), &session_id, ip, req.path());
+    let mut response = match admit(&req, &state, ip, &mut log).await {
+        Ok(admitted) => start(&req, body, &state, ip, admitted, log),
+        Err(err) => refuse(&state, ip, log, &err),
     };
     if let Ok(value) = HeaderValue::from_str(&session_id) {
         response
@@ -70,15 +65,20 @@ pub async fn handle(
     response
 }
 
-/// Everything up to the client's upgrade; on success the session runs on
-/// its own task and `log` has moved into it.
-async fn open(
+/// A session whose upstream socket is open, waiting for the client's upgrade.
+struct Admitted {
+    upstream: upstream::UpstreamSocket,
+    slot: sessions::SessionSlot,
+    limits: relay::Limits,
+}
+
+/// Guard, route, auth, the session cap, then the handshake attempts.
+async fn admit(
     req: &HttpRequest,
-    body: web::Payload,
     state: &web::Data<AppState>,
-    ip: std::net::IpAddr,
-    log: &mut Option<SessionLog>,
-) -> Result<HttpResponse, RealtimeError> {
+    ip: IpAddr,
+    log: &mut SessionLog,
+) -> Result<Admitted, RealtimeError> {
     let config = state.config.clone();
     guard::guard(state, ip).await?;
     let call = route::classify(req.path(), &config)
@@ -90,17 +90,33 @@ async fn open(
     if !client::is_upgrade(req) {
         return Err(RealtimeError::NotUpgrade);
     }
-    let who = auth::authenticate(
-        &client::auth_headers(req.headers()),
-        &state.client_keys,
-        &config.auth,
-    )?;
-    let user = who.log_id();
-    let model = client::model(req.query_string()).ok_or(GatewayError::ModelMissing)?;
-    if let Some(log) = log.as_mut() {
-        log.set_client(user.clone());
-        log.set_model(&model);
+    let headers = client::auth_headers(req.headers());
+    let key = auth::presented_key(&headers);
+    if key.is_none() && !config.auth.allow_anonymous {
+        return Err(GatewayError::Unauthorized.into());
     }
+    let model = client::model(req.query_string()).ok_or(GatewayError::ModelMissing)?;
+    // The user's rules apply at connect (expiry, models, IPs, RPM); the
+    // session holds no token reservation: each `response.done` is charged
+    // as it comes.
+    let who = auth::admit(state, key, ip, Some(&model), 0).await?;
+    if let Client::User {
+        id, reservation, ..
+    } = &who
+    {
+        state.users.charge(
+            id.clone(),
+            reservation.clone(),
+            Used {
+                counted: true,
+                ..Used::default()
+            },
+        );
+        log.set_user(id.clone());
+    }
+    let user = who.log_id();
+    log.set_client(user.clone());
+    log.set_model(&model);
     let host = req
         .headers()
         .get("host")
@@ -112,63 +128,80 @@ async fn open(
         limit: cap.unwrap_or(0),
     })?;
 
-    let own_key = match &who {
-        Client::Passthrough { key } => Some(key),
-        _ => None,
-    };
     let beta = client::beta(req.headers());
     let extra_query = client::other_params(req.query_string());
     let plan = dial::Plan {
         model: &model,
         extra_query: &extra_query,
         beta: beta.as_deref(),
-        own_key,
+        own_key: match &who {
+            Client::Passthrough { key } => Some(key),
+            _ => None,
+        },
     };
-    let Some(mut session_log) = log.take() else {
-        return Err(GatewayError::Internal("realtime session log missing".into()).into());
-    };
-    let dialed = match dial::dial(state, &candidates, &plan, &mut session_log).await {
-        Ok(dialed) => dialed,
-        Err(e) => {
-            *log = Some(session_log);
-            return Err(e);
-        }
-    };
-    session_log.opened(dialed.lease);
+    let dialed = dial::dial(state, &candidates, &plan, log).await?;
+    log.opened(dialed.lease);
+    Ok(Admitted {
+        upstream: dialed.socket,
+        slot,
+        limits: relay::Limits {
+            idle: config.realtime.idle_timeout,
+            max_queued_bytes: config.realtime.max_queued_bytes,
+        },
+    })
+}
 
-    let limits = relay::Limits {
-        idle: config.realtime.idle_timeout,
-        max_queued_bytes: config.realtime.max_queued_bytes,
-    };
-    let (response, client_session, client_stream) =
+/// Answers the client's upgrade and runs the session on its own task,
+/// which owns the session's accounting from here on.
+fn start(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+    ip: IpAddr,
+    admitted: Admitted,
+    mut log: SessionLog,
+) -> HttpResponse {
+    let Admitted {
+        upstream,
+        slot,
+        limits,
+    } = admitted;
+    let (response, session, stream) =
         match actix_ws::handle_with_protocols(req, body, &[client::REALTIME_PROTOCOL]) {
             Ok(parts) => parts,
             Err(e) => {
-                *log = Some(session_log);
-                return Err(GatewayError::BadRequest(format!("WebSocket handshake: {e}")).into());
+                let err = GatewayError::BadRequest(format!("WebSocket handshake: {e}"));
+                return refuse(state, ip, log, &err.into());
             }
         };
-    let client_stream = client_stream
+    let stream = stream
         .max_frame_size(limits.max_queued_bytes)
         .aggregate_continuations()
         .max_continuation_size(limits.max_queued_bytes);
-    let upstream = dialed.socket;
     actix_web::rt::spawn(async move {
         let _slot = slot;
         let mut on_text = |text: &str| {
             if let Some(usage) = usage::response_done(text) {
-                session_log.response(usage);
+                log.response(usage);
             }
         };
-        let outcome = relay::relay(
-            client_session,
-            client_stream,
-            upstream,
-            limits,
-            &mut on_text,
-        )
-        .await;
-        session_log.closed(outcome);
+        let outcome = relay::relay(session, stream, upstream, limits, &mut on_text).await;
+        log.closed(outcome);
     });
-    Ok(response)
+    response
+}
+
+/// The HTTP answer to a session that did not open, and its record.
+fn refuse(state: &AppState, ip: IpAddr, log: SessionLog, err: &RealtimeError) -> HttpResponse {
+    if err.counts_against_ip() {
+        let weight = match err {
+            RealtimeError::Gateway(GatewayError::Unauthorized) => {
+                state.config.auth.invalid_key_weight
+            }
+            _ => 1,
+        };
+        state.blacklist.record_error(ip, weight);
+    }
+    log.rejected(err.status().as_u16(), err.to_string());
+    err.to_response()
 }

@@ -30,6 +30,8 @@ pub struct SessionLog {
     base: UsageRecord,
     responses: u64,
     finished: bool,
+    /// The admitted user, charged per response.
+    user: Option<String>,
 }
 
 impl SessionLog {
@@ -49,6 +51,7 @@ impl SessionLog {
             },
             responses: 0,
             finished: false,
+            user: None,
         }
     }
 
@@ -58,6 +61,11 @@ impl SessionLog {
 
     pub fn set_client(&mut self, client_id: String) {
         self.base.client = client_id;
+    }
+
+    /// Charge this user the tokens of every `response.done`.
+    pub fn set_user(&mut self, user_id: String) {
+        self.user = Some(user_id);
     }
 
     pub fn set_model(&mut self, model: &str) {
@@ -111,6 +119,18 @@ impl SessionLog {
             output_text_tokens: usage.output_text,
             output_audio_tokens: usage.output_audio,
         });
+        if let Some(user_id) = &self.user {
+            self.state.users.charge_tokens(
+                user_id.clone(),
+                record.model.clone(),
+                crate::users::admission::Used {
+                    prompt_tokens: record.prompt_tokens,
+                    completion_tokens: record.completion_tokens,
+                    cost_usd: 0.0,
+                    counted: false,
+                },
+            );
+        }
         self.state.usage.record(record);
     }
 

@@ -76,6 +76,15 @@ pub struct Charge {
     pub used: Used,
 }
 
+/// Tokens a user spent outside one request/response exchange.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChargeTokens {
+    pub user_id: String,
+    pub model: Option<String>,
+    pub used: Used,
+}
+
 /// A new user as the admin API and CLI describe one.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -439,6 +448,18 @@ impl Handler<Charge> for Users {
     }
 }
 
+/// Tokens used outside a request (a Realtime session's `response.done`):
+/// charged to quotas, TPM and totals without touching concurrency.
+impl Handler<ChargeTokens> for Users {
+    type Result = ();
+    fn handle(&mut self, msg: ChargeTokens, _: &mut Self::Context) {
+        if let Some(state) = self.users.get_mut(&msg.user_id) {
+            admission::charge_tokens(state, msg.model.as_deref(), msg.used, now_ms());
+            self.dirty.push(msg.user_id);
+        }
+    }
+}
+
 /// Creates a user and returns the key, which is shown this once.
 impl Handler<Create> for Users {
     type Result = Result<(UserView, String), UserError>;
@@ -644,6 +665,15 @@ impl UsersHandle {
         self.0.do_send(Charge {
             user_id,
             reservation,
+            used,
+        });
+    }
+
+    /// Fire and forget, like `charge`.
+    pub fn charge_tokens(&self, user_id: String, model: Option<String>, used: Used) {
+        self.0.do_send(ChargeTokens {
+            user_id,
+            model,
             used,
         });
     }

@@ -272,3 +272,23 @@ pub fn charge(state: &mut UserState, reservation: &Reservation, used: Used, now_
     totals.completion_tokens += used.completion_tokens;
     totals.cost_usd += used.cost_usd;
 }
+
+/// Charges tokens with no reservation and no request in flight (Realtime
+/// responses): quotas matching `model`, the TPM window and the totals.
+pub fn charge_tokens(state: &mut UserState, model: Option<&str>, used: Used, now_ms: u64) {
+    let total = used.prompt_tokens + used.completion_tokens;
+    state.roll_quotas(now_ms / 1000);
+    for i in state.matching_quotas(model) {
+        if let Some(usage) = state.user.quota_usage.get_mut(i) {
+            usage.used += total;
+        }
+    }
+    if total > 0 {
+        state.tokens.add(now_ms, total);
+    }
+    let totals = &mut state.user.totals;
+    totals.requests += u64::from(used.counted);
+    totals.prompt_tokens += used.prompt_tokens;
+    totals.completion_tokens += used.completion_tokens;
+    totals.cost_usd += used.cost_usd;
+}
