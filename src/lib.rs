@@ -18,6 +18,8 @@
 //! - [`storage`]: the persistence trait, its sled backend and the one actor
 //!   allowed to block on disk.
 //! - [`stream`]: SSE framing and the usage taps run over streams.
+//! - [`pricing`]: model prices (built-in, `[pricing]`, per endpoint) and the
+//!   cost of a request.
 //! - [`providers`]: upstream kinds (URL layout, auth) and the offline mock.
 //! - [`realtime`]: the Realtime API relayed over WebSocket: handshake
 //!   failover, the two-way relay, session caps and usage.
@@ -26,14 +28,19 @@
 //! - [`state`]: what handlers share.
 //! - [`translate`]: wire-format translation through the OpenAI pivot.
 //! - [`users`]: client keys as users with roles, limits, quotas, expiry.
+//! - [`admin`]: the admin API (users, upstream keys, bans, usage, its
+//!   OpenAPI document) and the `aigate users` / `aigate keys` CLI.
+//! - [`vault`]: AES-256-GCM sealing of upstream keys stored at runtime.
 
 pub mod actors;
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod limits;
 pub mod logging;
 pub mod pipeline;
+pub mod pricing;
 pub mod providers;
 pub mod realtime;
 pub mod routes;
@@ -43,5 +50,6 @@ pub mod storage;
 pub mod stream;
 pub mod translate;
 pub mod users;
+pub mod vault;
 
 pub use server::Gateway;

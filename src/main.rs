@@ -34,6 +34,10 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Add, list or remove upstream keys (offline, or via the admin API).
+    Keys(aigate::admin::keys_cli::KeysArgs),
+    /// Add, list, disable, enable users or rotate a key (offline, or via the admin API).
+    Users(aigate::admin::cli::UsersArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = config::process_env();
     match cli.command {
+        Command::Keys(args) => aigate::admin::keys_cli::run(args, &env),
+        Command::Users(args) => aigate::admin::cli::run(args, &env),
         Command::CheckConfig { config: path } => {
             match config::load(path.as_deref(), &env, &CliOverrides::default()) {
                 Ok(config) => {

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
-use crate::actors::blacklist::{Blacklist, BlacklistHandle};
+use crate::actors::blacklist::BlacklistHandle;
 use crate::actors::key_pool::{KeyPool, KeyPoolHandle};
-use crate::actors::rate_limiter::{RateLimiter, RateLimiterHandle};
+use crate::actors::rate_limiter::RateLimiterHandle;
 use crate::actors::usage_logger::{UsageLogger, UsageLoggerHandle};
 use crate::config::Config;
 use crate::pipeline::auth::ClientKeys;
@@ -36,6 +36,10 @@ pub struct AppState {
     pub started: Instant,
     /// Vertex service accounts and their access tokens.
     pub vertex: crate::providers::vertex::adapter::VertexAuth,
+    /// Seals upstream keys added at runtime; `None` without a master key.
+    pub vault: Option<crate::vault::Vault>,
+    /// The shared store of several instances (`[storage] backend = "redis"`).
+    pub redis: Option<crate::storage::redis::RedisShared>,
 }
 
 impl AppState {
@@ -47,6 +51,9 @@ impl AppState {
         let counters = store.load_all(Tree::Counters)?;
         let bans = store.load_all(Tree::Blacklist)?;
         let stored_users = store.load_all(Tree::Users)?;
+        let stored_keys = store.load_all(Tree::UpstreamKeys)?;
+        let vault =
+            crate::vault::Vault::from_env().map_err(|e| StorageError::Backend(e.to_string()))?;
 
         let log_dir = config.log.dir.clone();
         let writer_store = store.clone();
@@ -54,17 +61,29 @@ impl AppState {
             DiskWriter::new(writer_store.clone(), log_dir.clone())
         });
 
+        let redis = match config.storage.backend {
+            crate::config::StorageBackend::Redis => Some(
+                crate::storage::redis::RedisShared::connect(&config.storage)
+                    .map_err(|e| StorageError::Backend(e.to_string()))?,
+            ),
+            crate::config::StorageBackend::Sled => None,
+        };
         let rate_limiters = config
             .endpoints
             .iter()
-            .map(|e| {
-                let actor = RateLimiter::new(&e.id, e.rpm, e.rpd, &counters, writer.clone());
-                RateLimiterHandle(actor.start())
-            })
+            .map(|e| RateLimiterHandle::start(e, &counters, writer.clone(), redis.as_ref()))
             .collect();
-        let key_pool = KeyPoolHandle(KeyPool::new(&config.endpoints).start());
+        let key_pool = KeyPoolHandle(
+            KeyPool::restore(
+                &config.endpoints,
+                &stored_keys,
+                vault.clone(),
+                Some(writer.clone()),
+            )
+            .start(),
+        );
         let blacklist =
-            BlacklistHandle(Blacklist::new(config.limits.clone(), &bans, writer.clone()).start());
+            BlacklistHandle::start(config.limits.clone(), &bans, writer.clone(), redis.as_ref());
         let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
         let client_keys = ClientKeys::new(&config.auth.client_keys);
         let users = UsersHandle(
@@ -91,6 +110,8 @@ impl AppState {
             latency_us,
             started: Instant::now(),
             vertex: Default::default(),
+            redis,
+            vault,
         })
     }
 
@@ -133,6 +154,9 @@ impl AppState {
                     ops,
                 })
                 .await;
+        }
+        if let Err(e) = self.key_pool.persist().await {
+            log::error!("upstream keys not stored: {e}");
         }
         if let Ok(ops) = self.blacklist.take_state().await {
             let _ = self

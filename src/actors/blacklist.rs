@@ -2,6 +2,12 @@
 //! request windows (the IP rate limit) as well as the error counts and bans,
 //! because the guard step asks both questions of the same IP in one message.
 //! Error windows and bans are persisted; request windows live in memory.
+//!
+//! With `[storage] backend = "redis"` there is no actor: the handle asks the
+//! shared per-IP state in Redis (one atomic script per question), so a ban
+//! made through one instance holds on all; while Redis is down it follows
+//! `on_redis_down_ip_limits` (fail_open allows, fail_closed answers
+//! `Limited` with a 1 s retry).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::LimitsConfig;
 use crate::error::GatewayError;
 use crate::limits::{now_ms, RateWindow};
+use crate::storage::redis::blacklist::{SharedBlacklist, SharedVerdict};
+use crate::storage::redis::policy::{when_down, RETRY_WHILE_DOWN};
+use crate::storage::redis::RedisShared;
 use crate::storage::writer::{DiskWriter, WriteBatch};
 use crate::storage::{StoreOp, Tree};
 
@@ -271,39 +280,122 @@ impl Handler<TakeState> for Blacklist {
 
 // ---- handle ----
 
+/// The one way to per-IP state, whichever backend holds it.
 #[derive(Clone)]
-pub struct BlacklistHandle(pub Addr<Blacklist>);
+pub struct BlacklistHandle(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    Local(Addr<Blacklist>),
+    Shared(SharedBlacklist),
+}
 
 impl BlacklistHandle {
-    pub async fn check(&self, ip: IpAddr) -> Result<IpVerdict, GatewayError> {
-        self.0
-            .send(Check(ip))
-            .await
-            .map_err(|e| super::mailbox_error("Blacklist", e))
+    /// Per-IP state in Redis when `redis` is given, else an actor in this
+    /// process restoring what `stored` (the blacklist tree) holds. Must run
+    /// inside an actix `System`.
+    pub fn start(
+        limits: LimitsConfig,
+        stored: &[(Vec<u8>, Vec<u8>)],
+        writer: Addr<DiskWriter>,
+        redis: Option<&RedisShared>,
+    ) -> Self {
+        match redis {
+            Some(redis) => {
+                BlacklistHandle(Backend::Shared(SharedBlacklist::new(redis.clone(), limits)))
+            }
+            None => BlacklistHandle::local(Blacklist::new(limits, stored, writer).start()),
+        }
     }
 
+    /// A handle on an actor already started.
+    pub fn local(addr: Addr<Blacklist>) -> Self {
+        BlacklistHandle(Backend::Local(addr))
+    }
+
+    pub async fn check(&self, ip: IpAddr) -> Result<IpVerdict, GatewayError> {
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(Check(ip))
+                .await
+                .map_err(|e| super::mailbox_error("Blacklist", e)),
+            Backend::Shared(shared) => Ok(match shared.check(ip).await {
+                Ok(SharedVerdict::Allowed) => IpVerdict::Allowed,
+                Ok(SharedVerdict::Banned { retry_after }) => IpVerdict::Banned { retry_after },
+                Ok(SharedVerdict::Limited { retry_after }) => IpVerdict::Limited { retry_after },
+                Err(_) => when_down(
+                    shared.redis().ip_limits_policy(),
+                    IpVerdict::Allowed,
+                    IpVerdict::Limited {
+                        retry_after: RETRY_WHILE_DOWN,
+                    },
+                ),
+            }),
+        }
+    }
+
+    /// Fire and forget. With Redis the script runs on a spawned task (on
+    /// this worker), queued on the connection before the response goes out.
     pub fn record_error(&self, ip: IpAddr, weight: u64) {
-        self.0.do_send(RecordError(ip, weight));
+        match &self.0 {
+            Backend::Local(addr) => addr.do_send(RecordError(ip, weight)),
+            Backend::Shared(shared) => {
+                if shared.limits().ip_error_threshold.is_none() {
+                    return;
+                }
+                let shared = shared.clone();
+                actix::spawn(async move {
+                    // Redis down: the error goes uncounted (logged once by
+                    // the connection's availability tracker).
+                    let _ = shared.record_error(ip, weight).await;
+                });
+            }
+        }
     }
 
     pub async fn unban(&self, ip: IpAddr) -> Result<bool, GatewayError> {
-        self.0
-            .send(Unban(ip))
-            .await
-            .map_err(|e| super::mailbox_error("Blacklist", e))
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(Unban(ip))
+                .await
+                .map_err(|e| super::mailbox_error("Blacklist", e)),
+            Backend::Shared(shared) => shared.unban(ip).await.map_err(redis_error),
+        }
     }
 
     pub async fn list(&self) -> Result<Vec<BanInfo>, GatewayError> {
-        self.0
-            .send(List)
-            .await
-            .map_err(|e| super::mailbox_error("Blacklist", e))
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(List)
+                .await
+                .map_err(|e| super::mailbox_error("Blacklist", e)),
+            Backend::Shared(shared) => Ok(shared
+                .list()
+                .await
+                .map_err(redis_error)?
+                .into_iter()
+                .map(|ban| BanInfo {
+                    ip: ban.ip,
+                    banned_until_ms: ban.banned_until_ms,
+                    errors: ban.errors,
+                })
+                .collect()),
+        }
     }
 
+    /// What to write to disk at shutdown (nothing when Redis holds it).
     pub async fn take_state(&self) -> Result<Vec<StoreOp>, GatewayError> {
-        self.0
-            .send(TakeState)
-            .await
-            .map_err(|e| super::mailbox_error("Blacklist", e))
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(TakeState)
+                .await
+                .map_err(|e| super::mailbox_error("Blacklist", e)),
+            Backend::Shared(_) => Ok(Vec::new()),
+        }
     }
+}
+
+/// Admin calls (list, unban) cannot follow a fail-open policy: they fail.
+fn redis_error(e: crate::storage::redis::RedisDown) -> GatewayError {
+    GatewayError::Internal(e.to_string())
 }

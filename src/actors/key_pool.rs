@@ -1,7 +1,27 @@
 //! KeyPool: lends upstream keys. Keys of an endpoint rotate; a key that got a
 //! 429 cools down until its Retry-After; a key refused with 401/403 is revoked
 //! until the next config load; the pool remembers latency and the last error.
+//!
+//! Keys come from the config file or are added at runtime by an admin (sealed
+//! by the [`crate::vault::Vault`] and kept in the `upstream_keys` tree). An
+//! admin can disable any key; a key whose spending reached its `budget_usd`
+//! is exhausted. Neither is lent.
+//!
+//! - `pooled.rs`: per key and per endpoint bookkeeping.
+//! - `restore.rs`: runtime keys loaded (decrypted) at start.
+//! - `manage.rs`: the admin messages (add, remove, disable, list, persist).
+//! - `reconfigure.rs`: a new endpoint list after a config reload.
+//! - `stored.rs`: the on-disk record of a runtime key.
 
+mod manage;
+mod pooled;
+mod reconfigure;
+mod restore;
+mod stored;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
@@ -9,9 +29,22 @@ use serde::Serialize;
 
 use crate::config::{EndpointConfig, Secret};
 use crate::error::GatewayError;
+use crate::storage::writer::{DiskWriter, WriteBatch};
+use crate::storage::{StoreOp, Tree};
+use crate::vault::Vault;
+use pooled::{key_pool_endpoint, EndpointKeys, KeySource, KeyState, ParkedKey, PooledKey};
+
+pub use manage::{
+    AddKey, AddedKey, KeyAdminError, KeyInfo, ListKeys, PersistKeys, RemoveKey, SetKeyDisabled,
+};
+pub use reconfigure::Reconfigure;
+pub use stored::{key_id_of, RecordError, StoredKey, KEY_FORMAT_VERSION};
 
 /// Cooldown when a 429 carries no usable Retry-After.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// How often changed spending of runtime keys goes to disk.
+const SPEND_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
 // ---- messages ----
 
@@ -35,6 +68,16 @@ pub struct ReportOutcome {
 #[rtype(result = "Vec<Vec<KeyStatus>>")]
 pub struct Snapshot;
 
+/// Adds what a request cost to the key's spending (`key_id` is the stable
+/// id, [`KeyLease::stable_id`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Spend {
+    pub endpoint: usize,
+    pub key_id: String,
+    pub cost_usd: f64,
+}
+
 /// A key lent for one attempt.
 #[derive(Debug, Clone)]
 pub struct KeyLease {
@@ -43,6 +86,9 @@ pub struct KeyLease {
     pub key: Secret,
     /// Safe to log: `…` and the last 4 characters.
     pub key_id: String,
+    /// The key's id in the admin API (`k-` and 8 hex digits); unlike
+    /// `key_index` it stays right when other keys are removed.
+    pub stable_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,13 +117,14 @@ pub enum KeyOutcome {
 pub enum NoKey {
     /// Every key cools down; the first is back after this long.
     Cooling { retry_after: Duration },
-    /// No key configured, or all revoked.
+    /// No key configured, or all revoked, disabled or out of budget.
     NoneUsable,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct KeyStatus {
     pub id: String,
+    /// `active`, `cooling`, `revoked`, `disabled` or `exhausted`.
     pub state: &'static str,
     /// Unix seconds when a cooling key is back, else null.
     pub cooldown_until: Option<u64>,
@@ -88,65 +135,83 @@ pub struct KeyStatus {
 
 // ---- actor ----
 
-#[derive(Debug, Clone, PartialEq)]
-enum KeyState {
-    Active,
-    Cooling {
-        until: Instant,
-        until_wall: SystemTime,
-    },
-    Revoked,
-}
-
-struct PooledKey {
-    secret: Secret,
-    id: String,
-    state: KeyState,
-    in_flight: u32,
-    latency_ewma_ms: Option<f64>,
-    last_error: Option<String>,
-}
-
 pub struct KeyPool {
     endpoints: Vec<EndpointKeys>,
-}
-
-struct EndpointKeys {
-    keys: Vec<PooledKey>,
-    next: usize,
+    vault: Option<Vault>,
+    writer: Option<Addr<DiskWriter>>,
+    parked: Vec<ParkedKey>,
+    /// Runtime keys whose spending changed since the last write.
+    dirty: BTreeSet<(String, String)>,
 }
 
 impl KeyPool {
+    /// A pool of the config file's keys only (no runtime keys, no disk).
     pub fn new(endpoints: &[EndpointConfig]) -> Self {
         KeyPool {
-            endpoints: endpoints
-                .iter()
-                .map(|e| EndpointKeys {
-                    keys: e
-                        .keys
-                        .iter()
-                        .map(|k| PooledKey {
-                            secret: k.clone(),
-                            id: k.key_id(),
-                            state: KeyState::Active,
-                            in_flight: 0,
-                            latency_ewma_ms: None,
-                            last_error: None,
-                        })
-                        .collect(),
-                    next: 0,
-                })
-                .collect(),
+            endpoints: endpoints.iter().map(key_pool_endpoint).collect(),
+            vault: None,
+            writer: None,
+            parked: Vec::new(),
+            dirty: BTreeSet::new(),
         }
+    }
+
+    /// Where the key with stable id `id` is: at `(endpoint, index)` if the
+    /// id matches there, else wherever it is now (keys were removed, or the
+    /// config reloaded since the lease).
+    fn position_of(&self, endpoint: usize, index: usize, id: &str) -> Option<(usize, usize)> {
+        let here = self.endpoints.get(endpoint).and_then(|p| p.keys.get(index));
+        if here.is_some_and(|k| k.id == id) {
+            return Some((endpoint, index));
+        }
+        if let Some(i) = self.endpoints.get(endpoint).and_then(|p| p.find(id)) {
+            return Some((endpoint, i));
+        }
+        self.endpoints
+            .iter()
+            .enumerate()
+            .find_map(|(e, p)| Some((e, p.find(id)?)))
+    }
+
+    /// The writes for runtime keys whose spending changed since last time.
+    fn take_dirty(&mut self) -> Vec<StoreOp> {
+        let mut ops = Vec::new();
+        for (endpoint_id, key_id) in std::mem::take(&mut self.dirty) {
+            let record = self
+                .endpoints
+                .iter()
+                .find(|e| e.id == endpoint_id)
+                .and_then(|e| e.keys.iter().find(|k| k.id == key_id))
+                .and_then(PooledKey::current_record);
+            match record.map(|r| r.put_op()) {
+                Some(Ok(op)) => ops.push(op),
+                Some(Err(e)) => log::error!("cannot store upstream key {key_id}: {e}"),
+                None => {}
+            }
+        }
+        ops
     }
 }
 
 impl Actor for KeyPool {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(SPEND_WRITE_INTERVAL, |pool, _| {
+            let ops = pool.take_dirty();
+            if let (Some(writer), false) = (&pool.writer, ops.is_empty()) {
+                writer.do_send(WriteBatch {
+                    tree: Tree::UpstreamKeys,
+                    ops,
+                });
+            }
+        });
+    }
 }
 
-/// Round-robin over the endpoint's keys, skipping revoked keys and keys still
-/// cooling (a key whose cooldown has passed becomes active again here).
+/// Round-robin over the endpoint's keys, skipping revoked, disabled and
+/// exhausted keys and keys still cooling (a key whose cooldown has passed
+/// becomes active again here).
 impl Handler<AcquireKey> for KeyPool {
     type Result = Result<KeyLease, NoKey>;
     fn handle(&mut self, msg: AcquireKey, _: &mut Self::Context) -> Self::Result {
@@ -160,6 +225,9 @@ impl Handler<AcquireKey> for KeyPool {
         for step in 0..count {
             let index = (pool.next + step) % count;
             let key = &mut pool.keys[index];
+            if key.disabled || key.exhausted() {
+                continue;
+            }
             if let KeyState::Cooling { until, .. } = key.state {
                 if until <= now {
                     key.state = KeyState::Active;
@@ -174,7 +242,8 @@ impl Handler<AcquireKey> for KeyPool {
                     endpoint: msg.endpoint,
                     key_index: index,
                     key: key.secret.clone(),
-                    key_id: key.id.clone(),
+                    key_id: key.hint.clone(),
+                    stable_id: key.id.clone(),
                 });
             }
         }
@@ -187,17 +256,17 @@ impl Handler<AcquireKey> for KeyPool {
     }
 }
 
-/// Updates the key's state from the outcome of its attempt.
+/// Updates the key's state from the outcome of its attempt. A lease of a
+/// key removed meanwhile is dropped.
 impl Handler<ReportOutcome> for KeyPool {
     type Result = ();
     fn handle(&mut self, msg: ReportOutcome, _: &mut Self::Context) {
-        let Some(key) = self
-            .endpoints
-            .get_mut(msg.lease.endpoint)
-            .and_then(|p| p.keys.get_mut(msg.lease.key_index))
+        let lease = &msg.lease;
+        let Some((e, k)) = self.position_of(lease.endpoint, lease.key_index, &lease.stable_id)
         else {
             return;
         };
+        let key = &mut self.endpoints[e].keys[k];
         key.in_flight = key.in_flight.saturating_sub(1);
         match msg.outcome {
             KeyOutcome::Success { latency } => {
@@ -211,7 +280,7 @@ impl Handler<ReportOutcome> for KeyPool {
                 let wait = retry_after.unwrap_or(DEFAULT_COOLDOWN);
                 log::warn!(
                     "key {} cooling down for {}s after a 429",
-                    key.id,
+                    key.hint,
                     wait.as_secs()
                 );
                 key.state = KeyState::Cooling {
@@ -221,7 +290,7 @@ impl Handler<ReportOutcome> for KeyPool {
                 key.last_error = Some("429 rate limited".into());
             }
             KeyOutcome::Revoked { status } => {
-                log::warn!("key {} revoked after upstream answered {status}", key.id);
+                log::warn!("key {} revoked after upstream answered {status}", key.hint);
                 key.state = KeyState::Revoked;
                 key.last_error = Some(format!("{status} refused the key"));
             }
@@ -231,7 +300,7 @@ impl Handler<ReportOutcome> for KeyPool {
     }
 }
 
-/// Reports every key by id, never by value.
+/// Reports every key by its hint, never by value.
 impl Handler<Snapshot> for KeyPool {
     type Result = Vec<Vec<KeyStatus>>;
     fn handle(&mut self, _: Snapshot, _: &mut Self::Context) -> Self::Result {
@@ -242,19 +311,9 @@ impl Handler<Snapshot> for KeyPool {
                 pool.keys
                     .iter()
                     .map(|k| {
-                        let (state, until) = match &k.state {
-                            KeyState::Cooling { until, until_wall } if *until > now => (
-                                "cooling",
-                                until_wall
-                                    .duration_since(SystemTime::UNIX_EPOCH)
-                                    .ok()
-                                    .map(|d| d.as_secs()),
-                            ),
-                            KeyState::Revoked => ("revoked", None),
-                            _ => ("active", None),
-                        };
+                        let (state, until) = k.label(now);
                         KeyStatus {
-                            id: k.id.clone(),
+                            id: k.hint.clone(),
                             state,
                             cooldown_until: until,
                             in_flight: k.in_flight,
@@ -265,6 +324,35 @@ impl Handler<Snapshot> for KeyPool {
                     .collect()
             })
             .collect()
+    }
+}
+
+/// Adds to the key's spending; a key that reaches its budget stops being
+/// lent. Runtime keys' spending is written to disk within a second.
+impl Handler<Spend> for KeyPool {
+    type Result = ();
+    fn handle(&mut self, msg: Spend, _: &mut Self::Context) {
+        if !msg.cost_usd.is_finite() || msg.cost_usd <= 0.0 {
+            return;
+        }
+        let Some((e, k)) = self.position_of(msg.endpoint, usize::MAX, &msg.key_id) else {
+            return;
+        };
+        let pool = &mut self.endpoints[e];
+        let key = &mut pool.keys[k];
+        let was_exhausted = key.exhausted();
+        key.spent_usd += msg.cost_usd;
+        if key.exhausted() && !was_exhausted {
+            log::warn!(
+                "key {} of endpoint '{}' used up its budget of {:.2} USD and leaves the pool",
+                key.id,
+                pool.id,
+                key.budget_usd.unwrap_or_default()
+            );
+        }
+        if key.source == KeySource::Runtime {
+            self.dirty.insert((pool.id.clone(), key.id.clone()));
+        }
     }
 }
 
@@ -292,5 +380,15 @@ impl KeyPoolHandle {
             .send(Snapshot)
             .await
             .map_err(|e| super::mailbox_error("KeyPool", e))
+    }
+
+    /// Fire and forget: charges `cost_usd` to the key with stable id
+    /// `key_id` ([`KeyLease::stable_id`]) of endpoint index `endpoint`.
+    pub fn spend(&self, endpoint: usize, key_id: &str, cost_usd: f64) {
+        self.0.do_send(Spend {
+            endpoint,
+            key_id: key_id.to_string(),
+            cost_usd,
+        });
     }
 }

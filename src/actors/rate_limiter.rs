@@ -1,15 +1,23 @@
 //! RateLimiter: one actor per endpoint, owning its RPM (sliding 60 s) and RPD
 //! (rolling 24 h) windows. State is written to disk once a second when it
 //! changed, and on shutdown, so a restart does not reset the counts.
+//!
+//! With `[storage] backend = "redis"` there is no actor: the handle asks the
+//! shared windows in Redis (one atomic script per request, same buckets), and
+//! while Redis is down follows `on_redis_down_quotas` (fail_closed refuses
+//! with a 1 s Retry-After, fail_open admits uncounted).
 
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::config::Limit;
+use crate::config::{EndpointConfig, Limit};
 use crate::error::GatewayError;
 use crate::limits::{now_ms, RateWindow};
+use crate::storage::redis::endpoint::EndpointWindows;
+use crate::storage::redis::policy::{when_down, RETRY_WHILE_DOWN};
+use crate::storage::redis::RedisShared;
 use crate::storage::writer::{DiskWriter, WriteBatch};
 use crate::storage::{StoreOp, Tree};
 
@@ -164,28 +172,90 @@ impl Handler<TakeState> for RateLimiter {
 
 // ---- handle ----
 
+/// The one way to an endpoint's limits, whichever backend holds them.
 #[derive(Clone)]
-pub struct RateLimiterHandle(pub Addr<RateLimiter>);
+pub struct RateLimiterHandle(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    Local(Addr<RateLimiter>),
+    Shared(EndpointWindows),
+}
 
 impl RateLimiterHandle {
+    /// The endpoint's limiter: its windows in Redis when `redis` is given,
+    /// else an actor in this process restoring what `stored` (the counters
+    /// tree) holds. Must run inside an actix `System`.
+    pub fn start(
+        endpoint: &EndpointConfig,
+        stored: &[(Vec<u8>, Vec<u8>)],
+        writer: Addr<DiskWriter>,
+        redis: Option<&RedisShared>,
+    ) -> Self {
+        match redis {
+            Some(redis) => RateLimiterHandle(Backend::Shared(EndpointWindows::new(
+                redis.clone(),
+                &endpoint.id,
+                endpoint.rpm,
+                endpoint.rpd,
+            ))),
+            None => RateLimiterHandle::local(
+                RateLimiter::new(&endpoint.id, endpoint.rpm, endpoint.rpd, stored, writer).start(),
+            ),
+        }
+    }
+
+    /// A handle on an actor already started.
+    pub fn local(addr: Addr<RateLimiter>) -> Self {
+        RateLimiterHandle(Backend::Local(addr))
+    }
+
     pub async fn try_acquire(&self) -> Result<Result<(), Duration>, GatewayError> {
-        self.0
-            .send(TryAcquire)
-            .await
-            .map_err(|e| super::mailbox_error("RateLimiter", e))
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(TryAcquire)
+                .await
+                .map_err(|e| super::mailbox_error("RateLimiter", e)),
+            Backend::Shared(windows) => Ok(match windows.try_acquire().await {
+                Ok(answer) => answer,
+                Err(_) => when_down(
+                    windows.redis().quotas_policy(),
+                    Ok(()),
+                    Err(RETRY_WHILE_DOWN),
+                ),
+            }),
+        }
     }
 
     pub async fn snapshot(&self) -> Result<RateSnapshot, GatewayError> {
-        self.0
-            .send(Snapshot)
-            .await
-            .map_err(|e| super::mailbox_error("RateLimiter", e))
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(Snapshot)
+                .await
+                .map_err(|e| super::mailbox_error("RateLimiter", e)),
+            Backend::Shared(windows) => Ok(match windows.counts().await {
+                Ok(counts) => RateSnapshot {
+                    rpm: counts.rpm,
+                    rpd: counts.rpd,
+                    has_room: counts.has_room,
+                },
+                Err(_) => RateSnapshot {
+                    rpm: 0,
+                    rpd: 0,
+                    has_room: when_down(windows.redis().quotas_policy(), true, false),
+                },
+            }),
+        }
     }
 
+    /// What to write to disk at shutdown (nothing when Redis holds it).
     pub async fn take_state(&self) -> Result<Vec<StoreOp>, GatewayError> {
-        self.0
-            .send(TakeState)
-            .await
-            .map_err(|e| super::mailbox_error("RateLimiter", e))
+        match &self.0 {
+            Backend::Local(addr) => addr
+                .send(TakeState)
+                .await
+                .map_err(|e| super::mailbox_error("RateLimiter", e)),
+            Backend::Shared(_) => Ok(Vec::new()),
+        }
     }
 }

@@ -37,6 +37,8 @@ pub struct UsageRecord {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// USD at the upstream model's price on the endpoint (0 when unpriced).
+    pub cost_usd: f64,
     pub error: Option<String>,
     /// Realtime (WebSocket) records only.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -174,6 +174,7 @@ fn validate_one(
         project,
         region,
         default_max_tokens,
+        prices: super::pricing::validate(&path("prices"), &raw.prices)?,
         id,
         provider,
         base_url,

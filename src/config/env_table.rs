@@ -108,7 +108,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AIGATE_LIMITS_MAX_ATTEMPTS", "limits.max_attempts"),
     (
         "AIGATE_ROUTING_STRATEGY",
-        "routing.strategy (random|round_robin|weighted|least_latency)",
+        "routing.strategy (random|round_robin|weighted|least_latency|cost|quota)",
     ),
     (
         "AIGATE_LOG_LEVEL",

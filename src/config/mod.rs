@@ -18,9 +18,11 @@
 mod endpoint;
 mod env;
 mod env_table;
+mod pricing;
 mod raw;
 mod runtime;
 mod secret;
+mod storage;
 mod summary;
 mod users;
 mod validate;
@@ -42,6 +44,7 @@ pub use runtime::{
     RealtimeConfig, RoutingConfig, ServerConfig, Strategy,
 };
 pub use secret::Secret;
+pub use storage::{DownPolicy, StorageBackend, StorageConfig};
 pub use users::UsersConfig;
 
 /// The file read when no `--config` is given, if it exists.

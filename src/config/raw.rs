@@ -22,6 +22,9 @@ pub(crate) struct RawConfig {
     pub log: RawLog,
     pub realtime: RawRealtime,
     pub users: super::users::RawUsers,
+    pub storage: super::storage::RawStorage,
+    /// Model (exact or glob) → USD per 1M tokens.
+    pub pricing: super::pricing::RawPrices,
     pub endpoints: Vec<RawEndpoint>,
 }
 
@@ -217,6 +220,9 @@ pub(crate) struct RawEndpoint {
     /// client gave none.
     #[serde(default = "default_max_tokens")]
     pub default_max_tokens: i64,
+    /// Prices on this endpoint, over `[pricing]` and the built-in ones.
+    #[serde(default)]
+    pub prices: super::pricing::RawPrices,
 }
 
 fn default_max_tokens() -> i64 {
@@ -252,6 +258,7 @@ impl RawEndpoint {
             secret_access_key: None,
             session_token: None,
             default_max_tokens: default_max_tokens(),
+            prices: BTreeMap::new(),
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct Config {
     pub log: LogConfig,
     pub realtime: RealtimeConfig,
     pub users: super::users::UsersConfig,
+    pub storage: super::storage::StorageConfig,
+    /// `[pricing]`: over the built-in prices, under an endpoint's own.
+    pub pricing: crate::pricing::PriceTable,
     pub endpoints: Vec<EndpointConfig>,
     /// The file the config was read from, if any.
     pub source: Option<PathBuf>,
@@ -86,11 +89,15 @@ pub enum Strategy {
     RoundRobin,
     Weighted,
     LeastLatency,
+    /// Cheapest price of the upstream model first.
+    Cost,
+    /// Most remaining daily requests first, then cheapest, then fastest.
+    Quota,
 }
 
 impl Strategy {
     pub const EXPECTED: &'static str =
-        "expected one of random, round_robin, weighted, least_latency";
+        "expected one of random, round_robin, weighted, least_latency, cost, quota";
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
@@ -98,6 +105,8 @@ impl Strategy {
             "round_robin" => Some(Self::RoundRobin),
             "weighted" => Some(Self::Weighted),
             "least_latency" => Some(Self::LeastLatency),
+            "cost" => Some(Self::Cost),
+            "quota" => Some(Self::Quota),
             _ => None,
         }
     }
@@ -108,6 +117,8 @@ impl Strategy {
             Self::RoundRobin => "round_robin",
             Self::Weighted => "weighted",
             Self::LeastLatency => "least_latency",
+            Self::Cost => "cost",
+            Self::Quota => "quota",
         }
     }
 }
@@ -240,6 +251,8 @@ pub struct EndpointConfig {
     pub region: Option<String>,
     /// Output cap for upstreams that need one when the client gave none.
     pub default_max_tokens: u64,
+    /// This endpoint's `prices` (most specific price layer).
+    pub prices: crate::pricing::PriceTable,
 }
 
 impl EndpointConfig {
@@ -290,6 +303,8 @@ mod tests {
             Strategy::RoundRobin,
             Strategy::Weighted,
             Strategy::LeastLatency,
+            Strategy::Cost,
+            Strategy::Quota,
         ] {
             assert_eq!(Strategy::from_name(strategy.as_str()), Some(strategy));
         }

@@ -41,6 +41,8 @@ pub(crate) fn validate(
         log,
         realtime,
         users: super::users::validate(&raw.users)?,
+        storage: super::storage::validate(&raw.storage, env)?,
+        pricing: super::pricing::validate("pricing", &raw.pricing)?,
         endpoints,
         source,
     })

@@ -96,11 +96,18 @@ pub async fn run(
         if attempts >= max_attempts {
             break Stop::Exhausted;
         }
-        let selected =
-            match select::select(state, &candidates, &excluded, own_key.is_some()).await? {
-                Ok(selected) => selected,
-                Err(no_capacity) => break Stop::NoCapacity(no_capacity),
-            };
+        let selected = match select::select(
+            state,
+            &candidates,
+            &excluded,
+            own_key.is_some(),
+            client_model,
+        )
+        .await?
+        {
+            Ok(selected) => selected,
+            Err(no_capacity) => break Stop::NoCapacity(no_capacity),
+        };
         attempts += 1;
         let endpoint = &config.endpoints[selected.endpoint];
         let upstream_model = endpoint.upstream_model(client_model);

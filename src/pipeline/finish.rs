@@ -1,7 +1,8 @@
 //! Step 6, finish: the one step that always runs. A [`Finisher`] is created
 //! when a request arrives and travels with it; whichever way the request
 //! ends (answered, refused, upstream broke, client hung up — `Drop`), it
-//! reports the key's outcome to the KeyPool and one record to the UsageLogger.
+//! reports the key's outcome (and what the request cost) to the KeyPool and
+//! one record, cost included, to the UsageLogger.
 //! Both are fire-and-forget messages, so accounting never waits and is never
 //! lost with the client's connection.
 
@@ -12,6 +13,7 @@ use actix_web::web;
 
 use crate::actors::key_pool::{KeyLease, KeyOutcome};
 use crate::actors::usage_logger::UsageRecord;
+use crate::pricing;
 use crate::state::AppState;
 use crate::stream::usage::TokenUsage;
 use crate::users::admission::{Reservation, Used};
@@ -158,10 +160,15 @@ impl Finisher {
         if let (Some(endpoint), Some(ttfb), true) = (self.endpoint, ttfb, status < 400) {
             self.state.observe_latency(endpoint, ttfb);
         }
+        let usage = self.usage.unwrap_or_default();
+        let cost_usd = self.cost(&usage);
         if let Some(lease) = self.lease.take() {
+            if cost_usd > 0.0 {
+                let pool = &self.state.key_pool;
+                pool.spend(lease.endpoint, &lease.stable_id, cost_usd);
+            }
             self.state.key_pool.report(lease, key_outcome);
         }
-        let usage = self.usage.unwrap_or_default();
         if let Some((user_id, reservation)) = self.user.take() {
             self.state.users.charge(
                 user_id,
@@ -169,7 +176,7 @@ impl Finisher {
                 Used {
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
-                    cost_usd: 0.0,
+                    cost_usd,
                     counted: self.record.attempts > 0,
                 },
             );
@@ -183,6 +190,7 @@ impl Finisher {
         record.prompt_tokens = usage.prompt_tokens;
         record.completion_tokens = usage.completion_tokens;
         record.cached_tokens = usage.cached_tokens;
+        record.cost_usd = cost_usd;
         log::info!(
             "{} {} {} {} model={} endpoint={} key={} attempts={} {}ms tokens={}+{}",
             record.request_id,
@@ -198,6 +206,19 @@ impl Finisher {
             record.completion_tokens,
         );
         self.state.usage.record(record);
+    }
+}
+
+impl Finisher {
+    /// USD for `usage` at the price of the upstream model on the endpoint of
+    /// the last attempt; 0 without an attempt, a model or a known price.
+    fn cost(&self, usage: &TokenUsage) -> f64 {
+        match (self.endpoint, self.record.upstream_model.as_deref()) {
+            (Some(endpoint), Some(model)) => {
+                pricing::request_cost(&self.state.config, endpoint, model, usage)
+            }
+            _ => 0.0,
+        }
     }
 }
 

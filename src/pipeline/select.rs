@@ -1,13 +1,16 @@
-//! Step 4, select: order the candidate endpoints by the configured strategy,
-//! then take the first that has RPM/RPD room and (unless the client brought
-//! its own key, or the endpoint is a mock) a key that is not cooling down.
+//! Step 4, select: order the candidate endpoints by the configured strategy
+//! (see [`order`] for each one's exact order), then take the first that has
+//! RPM/RPD room and (unless the client brought its own key, or the endpoint
+//! is a mock) a key that is not cooling down.
 
+use std::cmp::Ordering as CmpOrdering;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::actors::key_pool::{KeyLease, KeyOutcome, NoKey};
-use crate::config::{ProviderKind, Strategy};
+use crate::config::{Limit, ProviderKind, Strategy};
 use crate::error::GatewayError;
+use crate::pricing;
 use crate::state::AppState;
 
 /// An endpoint with a slot counted and, when it needs one, a key lent.
@@ -26,8 +29,23 @@ pub enum NoCapacity {
     NoKeys,
 }
 
-/// Candidates in the order the strategy prefers.
-pub fn order(state: &AppState, candidates: &[usize]) -> Vec<usize> {
+/// Candidates in the order the strategy prefers, for a request for `model`
+/// (the client's name, `""` when none; each endpoint is priced for the
+/// upstream name it maps `model` to).
+///
+/// - `random`: shuffled. `round_robin`: rotated one step per request.
+///   `weighted`: drawn one by one in proportion to `weight`.
+/// - `least_latency`: smallest smoothed time to first byte first; not yet
+///   measured endpoints before all others, so each gets measured.
+/// - `cost`: cheapest first by input + output USD per 1M tokens of the
+///   upstream model on that endpoint (endpoint `prices`, then `[pricing]`,
+///   then the built-in prices); endpoints whose price is unknown last;
+///   equal prices in random order.
+/// - `quota`: most remaining daily requests first (the endpoint's `rpd`
+///   minus the requests in its rolling 24 h window; unlimited counts as the
+///   most), then the `cost` order, then the `least_latency` order, then
+///   random.
+pub async fn order(state: &AppState, candidates: &[usize], model: &str) -> Vec<usize> {
     let mut ordered = candidates.to_vec();
     let endpoints = &state.config.endpoints;
     match state.config.routing.strategy {
@@ -63,23 +81,82 @@ pub fn order(state: &AppState, candidates: &[usize]) -> Vec<usize> {
         Strategy::LeastLatency => {
             fastrand::shuffle(&mut ordered);
             // Unknown latency (0) sorts first so every endpoint gets measured.
-            ordered.sort_by_key(|&i| state.latency_us[i].load(Ordering::Relaxed));
+            ordered.sort_by_key(|&i| latency(state, i));
+        }
+        Strategy::Cost => {
+            fastrand::shuffle(&mut ordered);
+            let mut keyed: Vec<_> = ordered
+                .iter()
+                .map(|&i| (i, price(state, i, model)))
+                .collect();
+            keyed.sort_by(|a, b| cheaper(a.1, b.1));
+            ordered = keyed.into_iter().map(|(i, _)| i).collect();
+        }
+        Strategy::Quota => {
+            fastrand::shuffle(&mut ordered);
+            let mut keyed = Vec::with_capacity(ordered.len());
+            for i in ordered {
+                let left = remaining_today(state, i).await;
+                keyed.push((i, left, price(state, i, model), latency(state, i)));
+            }
+            keyed.sort_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then_with(|| cheaper(a.2, b.2))
+                    .then_with(|| a.3.cmp(&b.3))
+            });
+            ordered = keyed.into_iter().map(|(i, ..)| i).collect();
         }
     }
     ordered
 }
 
+/// The sort key of the `cost` strategy: input + output per 1M tokens.
+fn price(state: &AppState, endpoint: usize, model: &str) -> Option<f64> {
+    let upstream = state.config.endpoints[endpoint].upstream_model(model);
+    pricing::endpoint_price(&state.config, endpoint, upstream).map(|p| p.sort_key())
+}
+
+/// Known prices ascending, unknown ones after them.
+fn cheaper(a: Option<f64>, b: Option<f64>) -> CmpOrdering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.total_cmp(&b),
+        (Some(_), None) => CmpOrdering::Less,
+        (None, Some(_)) => CmpOrdering::Greater,
+        (None, None) => CmpOrdering::Equal,
+    }
+}
+
+/// Smoothed time to first byte in µs; 0 = not yet measured.
+fn latency(state: &AppState, endpoint: usize) -> u64 {
+    state.latency_us[endpoint].load(Ordering::Relaxed)
+}
+
+/// Requests the endpoint may still take in its rolling day; `u64::MAX` when
+/// unlimited, 0 when its limiter cannot be asked.
+async fn remaining_today(state: &AppState, endpoint: usize) -> u64 {
+    match state.config.endpoints[endpoint].rpd {
+        Limit::Unlimited => u64::MAX,
+        Limit::Max(max) => match state.rate_limiters[endpoint].snapshot().await {
+            Ok(snapshot) => max.saturating_sub(snapshot.rpd),
+            Err(_) => 0,
+        },
+    }
+}
+
 /// Walks the ordered candidates (minus `excluded`) until one admits the
-/// request. `own_key`: the client brings its key (passthrough).
+/// request. `own_key`: the client brings its key (passthrough); `model`: the
+/// client's model name (`""` when none), which the `cost` and `quota`
+/// strategies price.
 pub async fn select(
     state: &AppState,
     candidates: &[usize],
     excluded: &[usize],
     own_key: bool,
+    model: &str,
 ) -> Result<Result<Selected, NoCapacity>, GatewayError> {
     let mut earliest: Option<Duration> = None;
     let mut busy = false;
-    for endpoint in order(state, candidates) {
+    for endpoint in order(state, candidates, model).await {
         if excluded.contains(&endpoint) {
             continue;
         }

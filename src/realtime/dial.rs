@@ -97,7 +97,8 @@ pub async fn dial(
     let mut last: Option<Failure> = None;
     while attempts < config.limits.max_attempts {
         let own_key = plan.own_key.is_some();
-        let selected = match select::select(state, candidates, &excluded, own_key).await? {
+        let model = plan.model;
+        let selected = match select::select(state, candidates, &excluded, own_key, model).await? {
             Ok(selected) => selected,
             Err(no_capacity) => {
                 // A cooled or revoked key is no reason to hide the refusal that caused it.

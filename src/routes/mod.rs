@@ -19,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/models", web::get().to(models::list_models))
         .route("/v1/realtime", web::get().to(realtime::handle))
         .route("/{prefix:.+}/v1/realtime", web::get().to(realtime::handle))
+        .configure(crate::admin::configure)
         // Everything else: /v1/* and /{route_prefix}/v1/*, any method.
         .default_service(web::to(pipeline::handle));
 }

@@ -5,6 +5,7 @@
 //! The [`StateStore`] trait keeps the backend replaceable (sled by default;
 //! a shared store for several instances can stand in).
 
+pub mod redis;
 pub mod sled_store;
 pub mod writer;
 

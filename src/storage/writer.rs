@@ -144,3 +144,32 @@ impl Handler<Ping> for DiskWriter {
         self.store.ping()
     }
 }
+
+/// Usage records (their JSON values) whose keys lie in `[from, to)`, oldest
+/// first; `None` leaves that side open. Keys start with the record's RFC 3339
+/// time, so the bounds are times formatted the same way. For the admin API.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Vec<u8>>, StorageError>")]
+pub struct QueryUsage {
+    pub from: Option<Vec<u8>>,
+    pub to: Option<Vec<u8>>,
+}
+
+/// Reads the usage tree and keeps the keys in range.
+// The store trait has no range scan yet, so this reads the tree and filters.
+impl Handler<QueryUsage> for DiskWriter {
+    type Result = Result<Vec<Vec<u8>>, StorageError>;
+    fn handle(&mut self, msg: QueryUsage, _: &mut Self::Context) -> Self::Result {
+        let in_range = |key: &[u8]| {
+            msg.from.as_deref().is_none_or(|from| key >= from)
+                && msg.to.as_deref().is_none_or(|to| key < to)
+        };
+        Ok(self
+            .store
+            .load_all(Tree::Usage)?
+            .into_iter()
+            .filter(|(key, _)| in_range(key))
+            .map(|(_, value)| value)
+            .collect())
+    }
+}
