@@ -12,7 +12,6 @@ use crate::actors::key_pool::{KeyPool, KeyPoolHandle};
 use crate::actors::rate_limiter::RateLimiterHandle;
 use crate::actors::usage_logger::{UsageLogger, UsageLoggerHandle};
 use crate::config::Config;
-use crate::pipeline::auth::ClientKeys;
 use crate::storage::writer::DiskWriter;
 use crate::storage::{SledStore, StateStore, StorageError, Tree};
 use crate::users::actor::{UserSettings, Users, UsersHandle};
@@ -26,7 +25,6 @@ pub struct AppState {
     pub blacklist: BlacklistHandle,
     pub usage: UsageLoggerHandle,
     pub writer: Addr<DiskWriter>,
-    pub client_keys: ClientKeys,
     pub users: UsersHandle,
     /// Cursor for the round_robin strategy.
     pub round_robin: AtomicUsize,
@@ -85,7 +83,6 @@ impl AppState {
         let blacklist =
             BlacklistHandle::start(config.limits.clone(), &bans, writer.clone(), redis.as_ref());
         let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
-        let client_keys = ClientKeys::new(&config.auth.client_keys);
         let users = UsersHandle(
             Users::new(
                 &stored_users,
@@ -104,7 +101,6 @@ impl AppState {
             blacklist,
             usage,
             writer,
-            client_keys,
             users,
             round_robin: AtomicUsize::new(0),
             latency_us,

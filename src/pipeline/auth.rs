@@ -1,15 +1,14 @@
 //! Step 2, auth: which client is this? The key comes from
-//! `Authorization: Bearer` or `x-api-key`; it is hashed and compared in
-//! constant time against the configured client keys (which are held only as
-//! hashes). In passthrough mode an unknown key is forwarded upstream as-is.
+//! `Authorization: Bearer`, `x-api-key` or `api-key`. It is never compared
+//! as text: its SHA-256 digest is looked up among the users' digests (the
+//! Users actor holds only digests), so no timing reveals how much of a key
+//! matched. In passthrough mode an unknown key is forwarded upstream as-is.
 
 use actix_web::http::header::HeaderMap;
-use ring::digest::{digest, SHA256};
-use subtle::ConstantTimeEq;
 
 use std::net::IpAddr;
 
-use crate::config::{AuthConfig, Secret};
+use crate::config::Secret;
 use crate::error::{GatewayError, LimitScope};
 use crate::state::AppState;
 use crate::users::actor::{AuthRefusal, Authenticate, Lookup};
@@ -20,10 +19,6 @@ use crate::users::model::Role;
 /// Who the gateway serves this request for.
 #[derive(Debug, Clone)]
 pub enum Client {
-    /// A configured client key; `id` is safe to log.
-    Key {
-        id: String,
-    },
     /// A user (from the config or the admin API), admitted by the Users
     /// actor with a token reservation to settle when the request ends.
     User {
@@ -42,48 +37,18 @@ impl Client {
     /// The id usage records carry.
     pub fn log_id(&self) -> String {
         match self {
-            Client::Key { id } | Client::User { id, .. } => id.clone(),
+            Client::User { id, .. } => id.clone(),
             Client::Passthrough { key } => format!("passthrough:{}", fingerprint(key.expose())),
             Client::Anonymous => "anonymous".into(),
         }
     }
 }
 
-/// Configured client keys, stored as SHA-256 digests.
-pub struct ClientKeys {
-    hashes: Vec<[u8; 32]>,
-}
-
-fn sha256(value: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest(&SHA256, value.as_bytes()).as_ref());
-    out
-}
-
 /// A short non-reversible id of a key: `ck-` and 8 hex digits of its hash.
 pub fn fingerprint(key: &str) -> String {
-    let hash = sha256(key);
+    let hash = key_digest(key);
     let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
     format!("ck-{hex}")
-}
-
-impl ClientKeys {
-    pub fn new(keys: &[Secret]) -> Self {
-        ClientKeys {
-            hashes: keys.iter().map(|k| sha256(k.expose())).collect(),
-        }
-    }
-
-    /// Compares against every configured key without stopping early, so the
-    /// time taken says nothing about which key (or how much of it) matched.
-    pub fn contains(&self, presented: &str) -> bool {
-        let hash = sha256(presented);
-        let mut found = subtle::Choice::from(0);
-        for known in &self.hashes {
-            found |= known.ct_eq(&hash);
-        }
-        found.into()
-    }
 }
 
 /// The key the client presented, if any.
@@ -105,24 +70,6 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
                 .map(str::trim)
         })
         .filter(|k| !k.is_empty())
-}
-
-/// Resolves the request's key to a [`Client`], or refuses it with 401.
-pub fn authenticate(
-    headers: &HeaderMap,
-    keys: &ClientKeys,
-    auth: &AuthConfig,
-) -> Result<Client, GatewayError> {
-    match presented_key(headers) {
-        Some(key) if keys.contains(key) => Ok(Client::Key {
-            id: fingerprint(key),
-        }),
-        Some(key) if auth.passthrough => Ok(Client::Passthrough {
-            key: Secret::new(key),
-        }),
-        None if auth.allow_anonymous => Ok(Client::Anonymous),
-        _ => Err(GatewayError::Unauthorized),
-    }
 }
 
 /// Resolves the presented key to a user and applies the user's rules
@@ -236,47 +183,23 @@ mod tests {
         map
     }
 
-    fn auth(passthrough: bool, anonymous: bool) -> AuthConfig {
-        AuthConfig {
-            client_keys: vec![Secret::new("fk-good")],
-            admin_keys: vec![],
-            passthrough,
-            allow_anonymous: anonymous,
-            invalid_key_weight: 1,
-        }
-    }
-
     #[test]
-    fn bearer_and_x_api_key() {
-        let keys = ClientKeys::new(&[Secret::new("fk-good")]);
-        let a = auth(false, false);
-        assert!(matches!(
-            authenticate(&headers("authorization", "Bearer fk-good"), &keys, &a),
-            Ok(Client::Key { .. })
-        ));
-        assert!(matches!(
-            authenticate(&headers("x-api-key", "fk-good"), &keys, &a),
-            Ok(Client::Key { .. })
-        ));
-        assert!(authenticate(&headers("x-api-key", "fk-bad"), &keys, &a).is_err());
-        assert!(authenticate(&HeaderMap::new(), &keys, &a).is_err());
-    }
-
-    #[test]
-    fn passthrough_and_anonymous() {
-        let keys = ClientKeys::new(&[Secret::new("fk-good")]);
-        assert!(matches!(
-            authenticate(
-                &headers("authorization", "Bearer sk-theirs"),
-                &keys,
-                &auth(true, false)
-            ),
-            Ok(Client::Passthrough { .. })
-        ));
-        assert!(matches!(
-            authenticate(&HeaderMap::new(), &keys, &auth(false, true)),
-            Ok(Client::Anonymous)
-        ));
+    fn bearer_x_api_key_and_api_key() {
+        assert_eq!(
+            presented_key(&headers("authorization", "Bearer fk-good")),
+            Some("fk-good")
+        );
+        assert_eq!(
+            presented_key(&headers("x-api-key", " fk-good ")),
+            Some("fk-good")
+        );
+        assert_eq!(
+            presented_key(&headers("api-key", "fk-good")),
+            Some("fk-good")
+        );
+        assert_eq!(presented_key(&headers("authorization", "Basic abc")), None);
+        assert_eq!(presented_key(&headers("authorization", "Bearer ")), None);
+        assert_eq!(presented_key(&HeaderMap::new()), None);
     }
 
     #[test]
@@ -284,5 +207,27 @@ mod tests {
         let id = fingerprint("fk-good-secret");
         assert!(id.starts_with("ck-") && !id.contains("secret"));
         assert_eq!(id.len(), 11);
+    }
+
+    #[test]
+    fn refusals_map_to_statuses() {
+        assert_eq!(refusal_error(Refusal::Expired { at: 0 }).status(), 403);
+        assert_eq!(
+            refusal_error(Refusal::Quota {
+                models: "gpt-*".into(),
+                tokens: 1,
+                refresh_at: None
+            })
+            .status(),
+            429
+        );
+        assert_eq!(
+            refusal_error(Refusal::PromptTooLarge {
+                estimate: 9,
+                limit: 1
+            })
+            .status(),
+            400
+        );
     }
 }
