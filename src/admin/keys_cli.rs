@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,8 +19,8 @@ use crate::config::{self, CliOverrides, Config, Secret};
 use crate::storage::{SledStore, StateStore, StorageError, Tree};
 use crate::vault::{Vault, VaultError};
 
-/// The variable holding the admin key the CLI uses against a running server.
-pub const ADMIN_KEY_VAR: &str = "AIGATE_ADMIN_KEY";
+use super::cli::remote::{base_url, segment};
+pub use super::cli::ADMIN_KEY_VAR;
 
 #[derive(Debug, clap::Args)]
 pub struct KeysArgs {
@@ -226,7 +225,7 @@ fn online(base: &str, admin_key: &str, command: KeysCommand) -> Result<String, K
             }
             KeysCommand::List { endpoint } => {
                 let query = endpoint
-                    .map(|e| format!("?endpoint={}", percent_encode(&e)))
+                    .map(|e| format!("?endpoint={}", segment(&e)))
                     .unwrap_or_default();
                 let request = client
                     .get(format!("{base}/admin/api/keys{query}"))
@@ -238,8 +237,8 @@ fn online(base: &str, admin_key: &str, command: KeysCommand) -> Result<String, K
             KeysCommand::Remove { endpoint, key_id } => {
                 let url = format!(
                     "{base}/admin/api/keys/{}/{}",
-                    percent_encode(&endpoint),
-                    percent_encode(&key_id)
+                    segment(&endpoint),
+                    segment(&key_id)
                 );
                 let request = client
                     .delete(url)
@@ -281,29 +280,6 @@ async fn reply<T: DeserializeOwned>(sent: SentRequest) -> Result<T, KeysCliError
         .map(|e| e.error.message)
         .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
     Err(KeysCliError::Api(format!("{}: {message}", status.as_u16())))
-}
-
-/// Where a local client reaches a server listening on `listen`.
-fn base_url(listen: SocketAddr) -> String {
-    let mut addr = listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => [127, 0, 0, 1].into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    format!("http://{addr}")
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn added_line(added: &AddedKey) -> String {
@@ -371,7 +347,7 @@ mod tests {
         );
         assert_eq!(base_url("[::]:80".parse().unwrap()), "http://[::1]:80");
         assert_eq!(base_url("10.0.0.2:1".parse().unwrap()), "http://10.0.0.2:1");
-        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 
     #[test]

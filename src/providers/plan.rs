@@ -144,6 +144,40 @@ pub fn translated(input: &PlanInput<'_>, format: UpstreamFormat) -> ReplyPlan {
     }
 }
 
+/// An Anthropic Messages body for an upstream that takes one (Bedrock
+/// InvokeModel, Vertex rawPredict): an Anthropic client's own JSON, with
+/// `native` as its reply plan, or the pivot translated, with `translated`.
+pub fn anthropic_json(
+    input: &PlanInput<'_>,
+    client_body: &OutgoingBody,
+    native: ReplyPlan,
+    translated_format: UpstreamFormat,
+) -> Result<(serde_json::Value, ReplyPlan), GatewayError> {
+    match input.call.dialect {
+        Dialect::Anthropic => {
+            let OutgoingBody::Bytes(bytes) = client_body else {
+                return Err(GatewayError::BadRequest(
+                    "a streamed body cannot be sent to this upstream".into(),
+                ));
+            };
+            let json = serde_json::from_slice(bytes)
+                .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+            Ok((json, native))
+        }
+        Dialect::OpenAi => {
+            let pivot = pivot_request(input, client_body)?;
+            let request = crate::translate::anthropic::request_from_pivot(
+                &pivot,
+                input.endpoint.default_max_tokens,
+            )
+            .map_err(bad_request)?;
+            let json = serde_json::to_value(&request)
+                .map_err(|e| GatewayError::Internal(e.to_string()))?;
+            Ok((json, translated(input, translated_format)))
+        }
+    }
+}
+
 /// The JSON content type, as a header pair.
 pub fn json_content_type() -> (String, String) {
     ("content-type".into(), "application/json".into())

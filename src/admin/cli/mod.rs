@@ -7,7 +7,7 @@
 //! the API takes, read by the same deserializer.
 
 mod output;
-mod remote;
+pub(crate) mod remote;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -23,7 +23,7 @@ pub fn base_url(listen: SocketAddr) -> String {
 }
 
 /// Path segments are ids we print ourselves, but an operator may paste anything.
-fn segment(text: &str) -> String {
+pub fn segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

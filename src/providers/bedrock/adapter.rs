@@ -4,20 +4,17 @@
 
 use std::time::SystemTime;
 
-use serde_json::Value;
-
 use super::sigv4::{self, AwsCredentials, SignableParts};
 use super::{
     converse_url, invoke, invoke_url, is_anthropic_model, EVENT_STREAM_CONTENT_TYPE,
     SIGNING_SERVICE,
 };
 use crate::actors::key_pool::KeyOutcome;
-use crate::api::Dialect;
 use crate::error::GatewayError;
 use crate::pipeline::send::OutgoingBody;
 use crate::pipeline::transform::translated::UpstreamFormat;
 use crate::providers::plan::{self, PlanError, PlanInput, ReplyPlan, UpstreamRequest};
-use crate::translate::{anthropic, converse};
+use crate::translate::converse;
 
 pub fn plan(
     input: &PlanInput<'_>,
@@ -35,31 +32,12 @@ pub fn plan(
     let model = input.upstream_model;
     let (url, body, reply) = match is_anthropic_model(model) {
         true => {
-            let (json, reply) = match input.call.dialect {
-                Dialect::Anthropic => {
-                    let OutgoingBody::Bytes(bytes) = client_body else {
-                        return Err(GatewayError::BadRequest(
-                            "streamed bodies cannot go to Bedrock".into(),
-                        )
-                        .into());
-                    };
-                    let json: Value = serde_json::from_slice(bytes)
-                        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-                    (json, ReplyPlan::BedrockAnthropic)
-                }
-                Dialect::OpenAi => {
-                    let pivot = plan::pivot_request(input, client_body)?;
-                    let request =
-                        anthropic::request_from_pivot(&pivot, endpoint.default_max_tokens)
-                            .map_err(plan::bad_request)?;
-                    let json = serde_json::to_value(&request)
-                        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-                    (
-                        json,
-                        plan::translated(input, UpstreamFormat::BedrockAnthropic),
-                    )
-                }
-            };
+            let (json, reply) = plan::anthropic_json(
+                input,
+                client_body,
+                ReplyPlan::BedrockAnthropic,
+                UpstreamFormat::BedrockAnthropic,
+            )?;
             let body = plan::to_json(&invoke::invoke_body(json))?;
             (invoke_url(&endpoint.base_url, model, stream), body, reply)
         }

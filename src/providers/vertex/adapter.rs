@@ -9,12 +9,11 @@ use serde_json::Value;
 
 use super::{anthropic_body, anthropic_url, gemini_url, is_claude, ServiceAccount, TokenCache};
 use crate::actors::key_pool::KeyOutcome;
-use crate::api::Dialect;
 use crate::error::GatewayError;
 use crate::pipeline::send::OutgoingBody;
 use crate::pipeline::transform::translated::UpstreamFormat;
 use crate::providers::plan::{self, PlanError, PlanInput, ReplyPlan, UpstreamRequest};
-use crate::translate::{anthropic, gemini};
+use crate::translate::gemini;
 
 /// Parsed service accounts (parsing loads an RSA key: done once per key)
 /// and their access tokens.
@@ -89,36 +88,14 @@ pub async fn plan(
                 input.upstream_model,
                 stream,
             );
-            let (json, reply) = match input.call.dialect {
-                Dialect::Anthropic => {
-                    let OutgoingBody::Bytes(bytes) = client_body else {
-                        return Err(GatewayError::BadRequest(
-                            "streamed bodies cannot go to Vertex".into(),
-                        )
-                        .into());
-                    };
-                    let json: Value = serde_json::from_slice(bytes)
-                        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-                    (
-                        json,
-                        ReplyPlan::Native {
-                            drop_usage_chunk: false,
-                        },
-                    )
-                }
-                Dialect::OpenAi => {
-                    let pivot = plan::pivot_request(input, client_body)?;
-                    let request =
-                        anthropic::request_from_pivot(&pivot, endpoint.default_max_tokens)
-                            .map_err(plan::bad_request)?;
-                    let json = serde_json::to_value(&request)
-                        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-                    (
-                        json,
-                        plan::translated(input, UpstreamFormat::AnthropicMessages),
-                    )
-                }
-            };
+            let (json, reply) = plan::anthropic_json(
+                input,
+                client_body,
+                ReplyPlan::Native {
+                    drop_usage_chunk: false,
+                },
+                UpstreamFormat::AnthropicMessages,
+            )?;
             let mut json = anthropic_body(json);
             if let Value::Object(map) = &mut json {
                 map.insert("stream".into(), Value::Bool(stream));
