@@ -115,7 +115,7 @@ pub fn execute(args: KeysArgs, env: &BTreeMap<String, String>) -> Result<String,
         .map_err(|e| KeysCliError::Config(e.to_string()))?;
     let command = args.command;
     let db_dir = config.server.data_dir.join("db");
-    match SledStore::open(&db_dir) {
+    match SledStore::open_patiently(&db_dir, std::time::Duration::from_secs(2)) {
         Ok(store) => offline(&config, &store, command, env),
         Err(StorageError::Open { message, .. }) if message.contains("lock") => {
             let admin_key = env

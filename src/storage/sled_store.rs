@@ -23,6 +23,24 @@ impl SledStore {
         Ok(SledStore { db })
     }
 
+    /// Like [`SledStore::open`], but a lock held by a store this process
+    /// just closed (sled releases it from a background thread) is waited
+    /// for, up to `wait`; a lock still held after that belongs to another
+    /// process.
+    pub fn open_patiently(dir: &Path, wait: std::time::Duration) -> Result<Self, StorageError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match Self::open(dir) {
+                Err(StorageError::Open { message, .. })
+                    if message.contains("lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn tree(&self, tree: Tree) -> Result<sled::Tree, StorageError> {
         self.db.open_tree(tree.name()).map_err(backend)
     }

@@ -220,7 +220,7 @@ pub fn execute(args: UsersArgs, env: &BTreeMap<String, String>) -> Result<String
         UsersCommand::Rotate { id } => Op::Rotate(id),
     };
     let db_dir = config.server.data_dir.join("db");
-    match SledStore::open(&db_dir) {
+    match SledStore::open_patiently(&db_dir, std::time::Duration::from_secs(2)) {
         Ok(store) => offline(&config, &store, op),
         Err(StorageError::Open { message, .. }) if message.contains("lock") => {
             let base = args.url.unwrap_or_else(|| base_url(config.server.listen));
