@@ -48,7 +48,13 @@ impl Gateway {
         let server = HttpServer::new(move || {
             // awc::Client is not Send: one per worker.
             let client = awc::Client::builder()
-                .connector(awc::Connector::new().timeout(connect_timeout))
+                .connector(
+                    awc::Connector::new()
+                        .timeout(connect_timeout)
+                        // awc's default of 100 connections per client would
+                        // queue the 101st concurrent stream of a worker.
+                        .limit(0),
+                )
                 .timeout(request_timeout)
                 .disable_redirects()
                 .finish();

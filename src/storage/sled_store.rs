@@ -15,6 +15,9 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
+            // sled's default page cache is 1 GiB, which resident memory
+            // would grow into as usage records accumulate.
+            .cache_capacity(8 << 20)
             .open()
             .map_err(|e| StorageError::Open {
                 path: dir.display().to_string(),
