@@ -28,5 +28,8 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# ---- benchmark (BENCHMARKS.md): never part of `make test`. Installs wrk and
+# nginx with apt-get when missing, builds release, takes about 8 minutes.
+# BENCH_ARGS: --quick (3 s runs), --seconds N, --soak 600, --no-build, --out FILE
 bench:
-	@echo "see issue: benchmark harness not written yet"
+	$(PYTHON) bench/run $(BENCH_ARGS)

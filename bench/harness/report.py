@@ -1,0 +1,192 @@
+"""The report: the side-by-side tables and each target of issue 6 marked
+PASS or FAIL, as one block of text printed at the end of a run."""
+
+FRONTS = ("direct", "nginx", "aigate")
+
+# Targets (issue 6), measured in one run on this machine.
+THROUGHPUT_RATIO_MIN = 0.8  # aigate / nginx requests/s at 64 connections
+ADDED_P50_MAX_MS = 0.2  # over direct, at a fixed 2,000 requests/s
+ADDED_P99_MAX_MS = 1.0
+STREAM_FIRST_BYTE_MAX_MS = 1.0  # added time to first byte of a stream
+RSS_LOAD_MAX_MB = 64
+RSS_STREAMS_MAX_MB = 150
+SOAK_FLAT = 0.10  # every sample within ±10 % of the soak's mean
+SCALE_RATIO_MAX = 1.10  # large config / small config, per request
+# (memory per request: RSS under load minus RSS idle; the idle cost of a
+# large configuration is reported, not judged)
+
+
+def mb(kb):
+    return kb / 1024.0
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def _closed_table(title, rows, with_ttfb):
+    lines = [title]
+    head = f"{'conns':>5} |"
+    for front in FRONTS:
+        head += f" {front + ' req/s':>13} {'p50':>7} {'p99':>7}"
+        head += f" {'ttfb50':>7} |" if with_ttfb else " |"
+    lines.append(head + " aigate/nginx")
+    for conns, by_front in rows.items():
+        line = f"{conns:>5} |"
+        for front in FRONTS:
+            r = by_front[front]
+            if with_ttfb:
+                line += f" {r['rps']:>13,.0f} {r['total_p50_ms']:>7.2f} {r['total_p99_ms']:>7.2f}"
+                line += f" {r['ttfb_p50_ms']:>7.2f} |"
+            else:
+                line += f" {r['rps']:>13,.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} |"
+        ratio = by_front["aigate"]["rps"] / max(by_front["nginx"]["rps"], 1e-9)
+        errors = sum(by_front[f].get("errors", 0) for f in FRONTS)
+        line += f" {ratio:>6.2f}" + (f"  ({errors} errors!)" if errors else "")
+        lines.append(line)
+    lines.append("  (latencies in ms; p50/p99 of the whole response)")
+    return lines
+
+
+def _rate_table(title, by_front, with_ttfb):
+    lines = [title]
+    head = f"{'front':>7} | {'achieved':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} {'max':>7}"
+    if with_ttfb:
+        head += f" | {'ttfb50':>7} {'ttfb99':>7}"
+    lines.append(head + " | errors  behind")
+    for front in FRONTS:
+        r = by_front[front]
+        line = (
+            f"{front:>7} | {r['achieved_rps']:>8,.0f} {r['latency_p50_ms']:>7.3f}"
+            f" {r['latency_p90_ms']:>7.3f} {r['latency_p99_ms']:>7.3f}"
+            f" {r['latency_p999_ms']:>7.3f} {r['latency_max_ms']:>7.2f}"
+        )
+        if with_ttfb:
+            line += f" | {r['ttfb_p50_ms']:>7.3f} {r['ttfb_p99_ms']:>7.3f}"
+        lines.append(line + f" | {r['errors']:>6} {r['behind']:>7}")
+    return lines
+
+
+def targets(res):
+    """[(name, measured text, target text, ok or None when not run)]."""
+    out = []
+    if "json" not in res:
+        return _soak_target(res)
+    j64 = res["json"][64]
+    ratio = j64["aigate"]["rps"] / max(j64["nginx"]["rps"], 1e-9)
+    out.append(("throughput aigate/nginx at 64 conns", f"{ratio:.2f}",
+                f">= {THROUGHPUT_RATIO_MIN}", ratio >= THROUGHPUT_RATIO_MIN))
+    rate = res["rate"]
+    added50 = rate["aigate"]["latency_p50_ms"] - rate["direct"]["latency_p50_ms"]
+    added99 = rate["aigate"]["latency_p99_ms"] - rate["direct"]["latency_p99_ms"]
+    out.append((f"added p50 at {res['meta']['rate']:,} req/s", f"{added50:.3f} ms",
+                f"<= {ADDED_P50_MAX_MS} ms", added50 <= ADDED_P50_MAX_MS))
+    out.append((f"added p99 at {res['meta']['rate']:,} req/s", f"{added99:.3f} ms",
+                f"<= {ADDED_P99_MAX_MS} ms", added99 <= ADDED_P99_MAX_MS))
+    sse = res["sse_rate"]
+    first = sse["aigate"]["ttfb_p50_ms"] - sse["direct"]["ttfb_p50_ms"]
+    out.append(("stream first-byte overhead (p50)", f"{first:.3f} ms",
+                f"<= {STREAM_FIRST_BYTE_MAX_MS} ms", first <= STREAM_FIRST_BYTE_MAX_MS))
+    load = mb(res["rss"]["load_max_kb"])
+    out.append(("aigate RSS under load (max)", f"{load:.1f} MB",
+                f"<= {RSS_LOAD_MAX_MB} MB", load <= RSS_LOAD_MAX_MB))
+    streams = res["streams"]
+    held = mb(streams.get("rss_kb", 0))
+    all_open = streams["open"] == streams["requested"]
+    out.append((f"aigate RSS with {streams['requested']:,} open streams",
+                f"{held:.1f} MB ({streams['open']:,} open)",
+                f"<= {RSS_STREAMS_MAX_MB} MB, all open", all_open and held <= RSS_STREAMS_MAX_MB))
+    scale = res.get("scale")
+    if scale:
+        for key, label in (("cpu_us_per_req", "CPU per request"),
+                           ("p50_ms", f"p50 at {res['meta']['rate']:,} req/s"),
+                           ("rss_added_kb", "RSS added by load")):
+            small, large = scale["small"][key], scale["large"][key]
+            ratio = large / max(small, 1e-9)
+            out.append((f"scale: {label}, large/small config", f"{ratio:.2f}",
+                        f"<= {SCALE_RATIO_MAX}", ratio <= SCALE_RATIO_MAX))
+    return out + _soak_target(res)
+
+
+def _soak_target(res):
+    soak = res.get("soak")
+    if soak:
+        return [(f"RSS flat over a {soak['seconds']} s soak", f"±{soak['spread'] * 100:.1f} %",
+                 f"±{SOAK_FLAT * 100:.0f} %", soak["spread"] <= SOAK_FLAT)]
+    return [("RSS flat over a 10-minute soak", "not run (bench/run --soak 600)",
+             f"±{SOAK_FLAT * 100:.0f} %", None)]
+
+
+def render(res):
+    meta = res["meta"]
+    lines = [
+        f"aigate benchmark  {meta['when']}  aigate {meta['aigate_rev']}",
+        f"machine: {meta['cores']} cores, {meta['cpu']}; {meta['nginx']}, {meta['wrk']};"
+        f" {meta['seconds']} s per run, all on 127.0.0.1",
+        f"load average before the run: {meta['load_before']:.1f} (a quiet machine is under 0.5;"
+        " more means something else shared the two cores)",
+        "",
+    ]
+    if "json" in res:
+        lines += _full_sections(res)
+    soak = res.get("soak")
+    if soak:
+        lines.append(f"Soak: {soak['seconds']} s at {soak['rate']} req/s JSON +"
+                     f" {soak['sse_rate']} streams/s; RSS every 10 s (MB):")
+        lines.append("  " + " ".join(f"{mb(kb):.1f}" for kb in soak["samples_kb"]))
+        lines.append(f"  trend after the first 30 s: {soak.get('mb_per_min', 0):+.2f} MB a minute")
+        lines.append("")
+    lines.append("Targets (issue 6)")
+    for name, measured, target, ok in targets(res):
+        mark = "----" if ok is None else verdict(ok)
+        lines.append(f"  [{mark}] {name:<44} {measured:<26} target {target}")
+    return "\n".join(lines)
+
+
+def _full_sections(res):
+    meta = res["meta"]
+    lines = []
+    lines += _closed_table("JSON chat completion, zero-latency upstream (wrk, closed loop)",
+                           res["json"], False)
+    lines.append("")
+    lines += _closed_table("JSON chat completion, upstream answering after 60 ms (wrk)",
+                           res["slow"], False)
+    lines.append("")
+    lines += _closed_table("SSE stream of 24 events, zero-latency upstream (aigate-bench load)",
+                           res["sse"], True)
+    lines.append("")
+    lines += _rate_table(f"Fixed rate {meta['rate']:,} req/s, JSON, {meta['rate_conns']} conns"
+                         " (aigate-bench rate; ms)", res["rate"], False)
+    lines.append(f"  aigate CPU per request at this rate: {res['cpu_us_per_req']:.0f} µs")
+    lines.append("")
+    lines += _rate_table(f"Fixed rate {meta['sse_rate']:,} streams/s, SSE (ms)",
+                         res["sse_rate"], True)
+    lines.append("")
+    rss, streams = res["rss"], res["streams"]
+    lines.append("aigate memory (VmRSS)")
+    lines.append(f"  idle after start      {mb(rss['idle_start_kb']):7.1f} MB")
+    lines.append(f"  under load (max)      {mb(rss['load_max_kb']):7.1f} MB")
+    lines.append(f"  idle after load       {mb(rss['idle_after_kb']):7.1f} MB")
+    lines.append(
+        f"  {streams['requested']:,} open streams     {mb(streams.get('rss_kb', 0)):7.1f} MB"
+        f"  ({streams['open']:,} open, {streams['failed']} failed, all open after"
+        f" {streams['seconds_to_open_all']:.1f} s, first event p50 {streams['ttfb_p50_ms']:.1f} ms"
+        f" p99 {streams['ttfb_p99_ms']:.1f} ms)"
+    )
+    lines.append(f"  after the streams     {mb(rss['after_streams_kb']):7.1f} MB")
+    scale = res.get("scale")
+    if scale:
+        lines.append("")
+        lines.append("Configuration size (fresh aigate each; same load)")
+        lines.append(f"  {'config':<52} {'req/s@64':>9} {'p50@rate':>9} {'p99@rate':>9}"
+                     f" {'CPU µs/req':>10} {'RSS idle':>9} {'RSS load':>9} {'added':>8}")
+        for key in ("small", "large"):
+            s = scale[key]
+            lines.append(
+                f"  {s['label']:<52} {s['rps']:>9,.0f} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f}"
+                f" {s['cpu_us_per_req']:>10.0f} {mb(s['rss_idle_kb']):>7.1f}MB"
+                f" {mb(s['rss_load_kb']):>7.1f}MB {mb(s['rss_added_kb']):>6.1f}MB"
+            )
+        lines.append("  (users are config client keys: each becomes a user, as issue 5 made it)")
+    lines.append("")
+    return lines
