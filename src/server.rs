@@ -1,7 +1,7 @@
 //! Starting and stopping the gateway: the HTTP server runs from an injected
-//! listener (tests bind port 0), one awc client per worker, and on shutdown
-//! (SIGINT/SIGTERM or a handle) in-flight requests finish, then counters and
-//! usage are flushed to disk.
+//! listener (tests bind port 0), one awc client per worker, SIGHUP reloads
+//! the config file, and on shutdown (SIGINT/SIGTERM or a handle) in-flight
+//! requests finish, then counters and usage are flushed to disk.
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -88,11 +88,33 @@ impl Gateway {
 
     /// Serves until a signal or `handle().stop()`, then persists everything.
     pub async fn run(self) -> std::io::Result<()> {
+        let hangups = reload_on_hangup(self.state.clone());
         let result = self.server.await;
+        hangups.abort();
         log::info!("server stopped; flushing state");
         // Give finishers of just-closed connections a moment to report.
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.state.persist_all().await;
         result
     }
+}
+
+/// Reloads the config on every SIGHUP while the server runs; a file that
+/// does not load is logged and the running config stays.
+fn reload_on_hangup(state: web::Data<AppState>) -> actix_web::rt::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                log::warn!("SIGHUP will not reload the config: {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            if let Err(e) = state.reload().await {
+                log::error!("config reload on SIGHUP failed, the running config stays: {e}");
+            }
+        }
+    })
 }

@@ -128,7 +128,7 @@ async fn three_instances_share_one_endpoint_rpm() {
 
     // Every instance reports the shared count.
     for gw in &gateways {
-        let snapshot = gw.state.rate_limiters[0].snapshot().await.unwrap();
+        let snapshot = gw.state.live().rate_limiters[0].snapshot().await.unwrap();
         assert_eq!(
             (snapshot.rpm, snapshot.rpd, snapshot.has_room),
             (20, 20, false)
@@ -169,6 +169,7 @@ async fn bans_and_ip_limits_hold_across_instances() {
     // Lift the limit through the other instance (unban forgets requests too).
     assert!(b
         .state
+        .live()
         .blacklist
         .unban("127.0.0.1".parse().unwrap())
         .await
@@ -178,14 +179,14 @@ async fn bans_and_ip_limits_hold_across_instances() {
     assert_eq!(chat_status(a, "wrong").await.0, 401);
     assert_eq!(chat_status(a, "wrong").await.0, 401);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while b.state.blacklist.list().await.unwrap().is_empty() {
+    while b.state.live().blacklist.list().await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the ban never reached Redis");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, body) = chat_status(b, "fk-test").await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["type"], "permission_error");
-    let bans = a.state.blacklist.list().await.unwrap();
+    let bans = a.state.live().blacklist.list().await.unwrap();
     assert_eq!(bans.len(), 1);
     assert_eq!(bans[0].ip.to_string(), "127.0.0.1");
     assert_eq!(upstream.hits(), 3, "a banned IP never reaches the upstream");
@@ -268,6 +269,6 @@ async fn redis_down_follows_the_policy_and_recovers_without_restart() {
     let (status, body) = chat_status(a, "fk-test").await;
     assert_eq!(status, 429, "the per-IP limit is enforced again: {body}");
     assert_eq!(upstream.hits(), 5);
-    let snapshot = a.state.rate_limiters[0].snapshot().await.unwrap();
+    let snapshot = a.state.live().rate_limiters[0].snapshot().await.unwrap();
     assert_eq!(snapshot.rpm, 2, "counting restarted in the new Redis");
 }

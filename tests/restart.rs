@@ -178,6 +178,45 @@ rpm = 6
     assert_eq!(gw.terminate(), 0);
 }
 
+#[actix_web::test]
+async fn sighup_reloads_the_config_file_and_keeps_counters() {
+    let upstream = FakeUpstream::always(Reply::json(openai_completion("gpt-4o", "ok")));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aigate.toml");
+    let write = |client_keys: &str, rpm: u32| {
+        let text = format!(
+            "[server]\nworkers = 1\n[auth]\nclient_keys = [{client_keys}]\n[limits]\nip_requests = -1\nip_error_threshold = -1\n[log]\nlevel = \"warn\"\n[[endpoints]]\nid = \"up\"\nprovider = \"openai\"\nbase_url = \"{}\"\nkeys = [\"sk-1\"]\nrpm = {rpm}\n",
+            upstream.url
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write("\"fk-test\"", 10);
+    let gw = start(&config, &dir.path().join("data")).await;
+    for _ in 0..2 {
+        assert_eq!(gw.post("fk-test", "198.51.100.1").await, 200);
+    }
+    assert_eq!(gw.post("fk-later", "198.51.100.1").await, 401);
+
+    write("\"fk-test\", \"fk-later\"", 3);
+    let status = Command::new("kill")
+        .args(["-HUP", &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.post("fk-later", "198.51.100.1").await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the config"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // 2 before + 1 after the reload = the new rpm of 3: the window carried over.
+    assert_eq!(gw.post("fk-test", "198.51.100.1").await, 429);
+    assert_eq!(upstream.hits(), 3);
+    assert_eq!(gw.terminate(), 0, "still running, stops cleanly");
+}
+
 #[test]
 fn check_config_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();

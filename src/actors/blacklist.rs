@@ -52,6 +52,12 @@ pub struct Unban(pub IpAddr);
 #[rtype(result = "Vec<BanInfo>")]
 pub struct List;
 
+/// New limits after a config reload. Bans stay; a window whose length
+/// changed restarts empty.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLimits(pub LimitsConfig);
+
 /// Persisted state of every changed IP, handed over at shutdown.
 #[derive(Message)]
 #[rtype(result = "Vec<StoreOp>")]
@@ -191,6 +197,23 @@ impl Actor for Blacklist {
     }
 }
 
+impl Handler<SetLimits> for Blacklist {
+    type Result = ();
+    fn handle(&mut self, SetLimits(limits): SetLimits, _: &mut Self::Context) {
+        let new_errors = limits.ip_error_window != self.limits.ip_error_window;
+        let new_requests = limits.ip_interval != self.limits.ip_interval;
+        for state in self.ips.values_mut() {
+            if new_errors {
+                state.errors = RateWindow::new(limits.ip_error_window);
+            }
+            if new_requests {
+                state.requests = None;
+            }
+        }
+        self.limits = limits;
+    }
+}
+
 /// Bans first (a banned IP is not counted), then the per-IP request window.
 impl Handler<Check> for Blacklist {
     type Result = MessageResult<Check>;
@@ -305,6 +328,20 @@ impl BlacklistHandle {
                 BlacklistHandle(Backend::Shared(SharedBlacklist::new(redis.clone(), limits)))
             }
             None => BlacklistHandle::local(Blacklist::new(limits, stored, writer).start()),
+        }
+    }
+
+    /// The same per-IP state under reloaded limits.
+    pub fn with_limits(&self, limits: LimitsConfig) -> Self {
+        match &self.0 {
+            Backend::Local(addr) => {
+                addr.do_send(SetLimits(limits));
+                self.clone()
+            }
+            Backend::Shared(shared) => BlacklistHandle(Backend::Shared(SharedBlacklist::new(
+                shared.redis().clone(),
+                limits,
+            ))),
         }
     }
 

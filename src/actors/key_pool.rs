@@ -48,11 +48,14 @@ const SPEND_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
 // ---- messages ----
 
-/// Lend a key of endpoint `endpoint` (its index in the config).
+/// Lend a key of endpoint `endpoint` (its index in the config the request
+/// started with) whose id is `endpoint_id`: after a reload the index may
+/// point elsewhere, and the id decides.
 #[derive(Message)]
 #[rtype(result = "Result<KeyLease, NoKey>")]
 pub struct AcquireKey {
     pub endpoint: usize,
+    pub endpoint_id: String,
 }
 
 /// How a leased key fared; returns the lease.
@@ -215,10 +218,15 @@ impl Actor for KeyPool {
 impl Handler<AcquireKey> for KeyPool {
     type Result = Result<KeyLease, NoKey>;
     fn handle(&mut self, msg: AcquireKey, _: &mut Self::Context) -> Self::Result {
-        let pool = self
-            .endpoints
-            .get_mut(msg.endpoint)
-            .ok_or(NoKey::NoneUsable)?;
+        let endpoint = match self.endpoints.get(msg.endpoint) {
+            Some(pool) if pool.id == msg.endpoint_id => msg.endpoint,
+            _ => self
+                .endpoints
+                .iter()
+                .position(|pool| pool.id == msg.endpoint_id)
+                .ok_or(NoKey::NoneUsable)?,
+        };
+        let pool = &mut self.endpoints[endpoint];
         let now = Instant::now();
         let count = pool.keys.len();
         let mut soonest: Option<Instant> = None;
@@ -239,7 +247,7 @@ impl Handler<AcquireKey> for KeyPool {
                 pool.next = (index + 1) % count;
                 key.in_flight += 1;
                 return Ok(KeyLease {
-                    endpoint: msg.endpoint,
+                    endpoint,
                     key_index: index,
                     key: key.secret.clone(),
                     key_id: key.hint.clone(),
@@ -363,9 +371,16 @@ impl Handler<Spend> for KeyPool {
 pub struct KeyPoolHandle(pub Addr<KeyPool>);
 
 impl KeyPoolHandle {
-    pub async fn acquire(&self, endpoint: usize) -> Result<Result<KeyLease, NoKey>, GatewayError> {
+    pub async fn acquire(
+        &self,
+        endpoint: usize,
+        endpoint_id: &str,
+    ) -> Result<Result<KeyLease, NoKey>, GatewayError> {
         self.0
-            .send(AcquireKey { endpoint })
+            .send(AcquireKey {
+                endpoint,
+                endpoint_id: endpoint_id.to_string(),
+            })
             .await
             .map_err(|e| super::mailbox_error("KeyPool", e))
     }

@@ -42,6 +42,14 @@ pub struct Snapshot;
 #[rtype(result = "Vec<StoreOp>")]
 pub struct TakeState;
 
+/// New limits after a config reload; the counts stay.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLimits {
+    pub rpm: Limit,
+    pub rpd: Limit,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct RateSnapshot {
     pub rpm: u64,
@@ -127,6 +135,25 @@ impl Actor for RateLimiter {
             }
         });
     }
+
+    /// The endpoint left the config and the last request that used it ended:
+    /// what it counted is kept for the day it comes back.
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if self.dirty {
+            self.writer.do_send(WriteBatch {
+                tree: Tree::Counters,
+                ops: self.state_ops(),
+            });
+        }
+    }
+}
+
+impl Handler<SetLimits> for RateLimiter {
+    type Result = ();
+    fn handle(&mut self, msg: SetLimits, _: &mut Self::Context) {
+        self.rpm_limit = msg.rpm;
+        self.rpd_limit = msg.rpd;
+    }
 }
 
 /// Both windows must have room; only then is the request counted in both.
@@ -202,6 +229,25 @@ impl RateLimiterHandle {
             None => RateLimiterHandle::local(
                 RateLimiter::new(&endpoint.id, endpoint.rpm, endpoint.rpd, stored, writer).start(),
             ),
+        }
+    }
+
+    /// The same counters under `endpoint`'s (reloaded) limits.
+    pub fn with_limits(&self, endpoint: &EndpointConfig) -> Self {
+        match &self.0 {
+            Backend::Local(addr) => {
+                addr.do_send(SetLimits {
+                    rpm: endpoint.rpm,
+                    rpd: endpoint.rpd,
+                });
+                self.clone()
+            }
+            Backend::Shared(windows) => RateLimiterHandle(Backend::Shared(EndpointWindows::new(
+                windows.redis().clone(),
+                &endpoint.id,
+                endpoint.rpm,
+                endpoint.rpd,
+            ))),
         }
     }
 

@@ -24,16 +24,16 @@ pub struct Admin {
 
 /// Guard, then the key: the admin's user id, or why not.
 pub async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Admin, AdminError> {
-    let ip = guard::client_ip(req, &state.config.server.trusted_proxies);
-    guard::guard(state, ip).await?;
+    let live = state.live();
+    let ip = guard::client_ip(req, &live.config.server.trusted_proxies);
+    guard::guard(&live, ip).await?;
     match auth::identify(state, req.headers()).await {
         Ok((user_id, Role::Admin)) => Ok(Admin { user_id }),
         Ok(_) => Err(AdminError::AdminOnly),
         Err(e) => {
             if matches!(e, GatewayError::Unauthorized) {
-                state
-                    .blacklist
-                    .record_error(ip, state.config.auth.invalid_key_weight);
+                live.blacklist
+                    .record_error(ip, live.config.auth.invalid_key_weight);
             }
             Err(e.into())
         }

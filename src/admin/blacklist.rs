@@ -45,7 +45,7 @@ struct Unbanned {
 
 /// `GET /admin/api/blacklist`.
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let bans = state.blacklist.list().await?;
+    let bans = state.live().blacklist.list().await?;
     let data = bans.into_iter().map(BanView::from).collect();
     Ok(HttpResponse::Ok().json(BanList { data }))
 }
@@ -60,14 +60,20 @@ pub async fn unban(
         .trim()
         .parse()
         .map_err(|_| AdminError::BadRequest(format!("'{ip}' is not an IP address.")))?;
-    let banned = state.blacklist.list().await?.iter().any(|b| b.ip == ip);
+    let banned = state
+        .live()
+        .blacklist
+        .list()
+        .await?
+        .iter()
+        .any(|b| b.ip == ip);
     if !banned {
         return Err(AdminError::NotFound {
             code: "not_banned",
             message: format!("{ip} is not banned."),
         });
     }
-    state.blacklist.unban(ip).await?;
+    state.live().blacklist.unban(ip).await?;
     log::info!("admin {}: unbanned {ip}", admin.user_id);
     Ok(HttpResponse::Ok().json(Unbanned { ip, unbanned: true }))
 }

@@ -10,11 +10,13 @@
 //! - [`usage`]: usage records by user, endpoint, model, time, with totals.
 //! - [`keys`]: upstream keys at runtime (registers its own routes).
 //! - [`openapi`]: the OpenAPI 3.0 document of every admin route.
+//! - [`config`]: reload the config file.
 //! - [`cli`]: `aigate users …`; [`keys_cli`]: `aigate keys …`.
 
 pub mod auth;
 pub mod blacklist;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod keys;
 pub mod keys_cli;
@@ -78,8 +80,9 @@ pub fn routes() -> Vec<AdminRoute> {
         route("/admin/api/usage", Method::GET, || {
             web::get().to(usage::query)
         }),
-        // ---- /admin/api/config/reload: the config-reload work adds its
-        // route here (and its path to openapi.rs). ----
+        route("/admin/api/config/reload", Method::POST, || {
+            web::post().to(config::reload)
+        }),
     ]
 }
 

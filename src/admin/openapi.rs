@@ -128,8 +128,11 @@ pub fn document() -> Value {
             },
             "/admin/api/keys/{endpoint}/{key_id}/enable": {
                 "post": op("Put a key back into the pool.", key_params(), None, json!({ "200": answer("The key.", "KeyInfo"), "404": error("Unknown endpoint or key.") }))
+            },
+            "/admin/api/config/reload": {
+                "post": op("Reload the config file (as SIGHUP does): endpoints, keys, limits, users' config keys, pricing and routing change; counters, bans, users and usage stay; requests already running finish on the config they started with.", vec![], None,
+                    json!({ "200": answer("What changed, and settings that need a restart.", "ReloadReport"), "409": error("Started without a config file, or the file does not load (nothing changed).") }))
             }
-            // ---- /admin/api/config/reload goes here with its route. ----
         },
         "components": {
             "securitySchemes": {
@@ -188,6 +191,12 @@ fn schemas() -> Value {
             "totals": totals, "from_config": { "type": "boolean" } }), json!({ "role": role })) },
         "UserList": { "type": "object", "properties": { "data": { "type": "array", "items": schema("User") } } },
         "Deleted": { "type": "object", "properties": { "id": { "type": "string" }, "deleted": { "type": "boolean" } } },
+        "ReloadReport": { "type": "object", "properties": {
+            "source": { "type": "string", "description": "The file read." },
+            "added": { "type": "array", "items": { "type": "string" }, "description": "Endpoint ids new in the file." },
+            "removed": { "type": "array", "items": { "type": "string" }, "description": "Endpoint ids gone (counters and runtime keys are kept for their return)." },
+            "kept": { "type": "array", "items": { "type": "string" }, "description": "Endpoint ids whose counters carried over." },
+            "needs_restart": { "type": "array", "items": { "type": "string" }, "description": "Settings changed in the file that take effect at the next restart (server.listen, server.workers, server.data_dir, server.connect_timeout, log, storage)." } } },
         "BanList": { "type": "object", "properties": { "data": { "type": "array", "items": { "type": "object", "properties": {
             "ip": { "type": "string" }, "until": { "type": "string", "format": "date-time" }, "errors": { "type": "integer" } } } } } },
         "UsageReport": { "type": "object", "properties": {

@@ -133,7 +133,9 @@ fn build(
     if let Some(dir) = &cli.data_dir {
         raw.server.data_dir = dir.clone();
     }
-    validate::validate(raw, env, source)
+    let mut config = validate::validate(raw, env, source)?;
+    config.overrides = cli.clone();
+    Ok(config)
 }
 
 /// Strict deserialization; errors read `key.path: what serde expected`.

@@ -26,6 +26,8 @@ pub struct Config {
     pub endpoints: Vec<EndpointConfig>,
     /// The file the config was read from, if any.
     pub source: Option<PathBuf>,
+    /// What the command line set; a reload applies them again.
+    pub overrides: super::CliOverrides,
 }
 
 #[derive(Debug, Clone)]

@@ -45,6 +45,7 @@ pub(crate) fn validate(
         pricing: super::pricing::validate("pricing", &raw.pricing)?,
         endpoints,
         source,
+        overrides: Default::default(),
     })
 }
 

@@ -21,7 +21,7 @@ use crate::config::{ProviderKind, Secret};
 use crate::error::{GatewayError, LimitScope};
 use crate::providers::plan::{PlanError, PlanInput, ReplyPlan};
 use crate::providers::{self, PlanContext};
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 
 /// Bytes of a failed attempt's body kept, in case it is the final answer.
 const FAILED_BODY_LIMIT: usize = 64 * 1024;
@@ -30,6 +30,8 @@ const FAILED_BODY_LIMIT: usize = 64 * 1024;
 pub struct Request<'a> {
     pub req: &'a HttpRequest,
     pub state: &'a web::Data<AppState>,
+    /// The snapshot the request started with.
+    pub live: &'a Live,
     pub http: &'a awc::Client,
     pub call: &'a ApiCall,
     pub peek: &'a RequestPeek,
@@ -65,13 +67,14 @@ pub async fn run(
     let Request {
         req,
         state,
+        live,
         http,
         call,
         peek,
         candidates,
         own_key,
     } = request;
-    let config = state.config.clone();
+    let config = live.config.clone();
     let max_attempts = match body {
         OutgoingBody::Stream(_) => 1,
         OutgoingBody::Bytes(_) => config.limits.max_attempts,
@@ -98,6 +101,7 @@ pub async fn run(
         }
         let selected = match select::select(
             state,
+            live,
             &candidates,
             &excluded,
             own_key.is_some(),

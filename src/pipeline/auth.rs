@@ -8,7 +8,7 @@ use actix_web::http::header::HeaderMap;
 
 use std::net::IpAddr;
 
-use crate::config::Secret;
+use crate::config::{AuthConfig, Secret};
 use crate::error::{GatewayError, LimitScope};
 use crate::state::AppState;
 use crate::users::actor::{AuthRefusal, Authenticate, Lookup};
@@ -77,12 +77,12 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
 /// key is hashed and looked up by digest; the plain key is never stored.
 pub async fn admit(
     state: &AppState,
+    auth: &AuthConfig,
     key: Option<&str>,
     ip: IpAddr,
     model: Option<&str>,
     prompt_estimate: u64,
 ) -> Result<Client, GatewayError> {
-    let auth = &state.config.auth;
     let Some(key) = key else {
         return match auth.allow_anonymous {
             true => Ok(Client::Anonymous),

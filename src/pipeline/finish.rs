@@ -7,6 +7,7 @@
 //! lost with the client's connection.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::web;
@@ -14,7 +15,7 @@ use actix_web::web;
 use crate::actors::key_pool::{KeyLease, KeyOutcome};
 use crate::actors::usage_logger::UsageRecord;
 use crate::pricing;
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 use crate::stream::usage::TokenUsage;
 use crate::users::admission::{Reservation, Used};
 
@@ -37,6 +38,8 @@ pub enum Ending {
 
 pub struct Finisher {
     state: web::Data<AppState>,
+    /// The config snapshot the request runs on (endpoint indexes are its).
+    live: Arc<Live>,
     started: Instant,
     first_byte: Option<Instant>,
     endpoint: Option<usize>,
@@ -51,6 +54,7 @@ pub struct Finisher {
 impl Finisher {
     pub fn new(
         state: web::Data<AppState>,
+        live: Arc<Live>,
         request_id: &str,
         ip: IpAddr,
         method: &str,
@@ -58,6 +62,7 @@ impl Finisher {
     ) -> Self {
         Finisher {
             state,
+            live,
             started: Instant::now(),
             first_byte: None,
             endpoint: None,
@@ -158,7 +163,7 @@ impl Finisher {
             ),
         };
         if let (Some(endpoint), Some(ttfb), true) = (self.endpoint, ttfb, status < 400) {
-            self.state.observe_latency(endpoint, ttfb);
+            self.live.observe_latency(endpoint, ttfb);
         }
         let usage = self.usage.unwrap_or_default();
         let cost_usd = self.cost(&usage);
@@ -215,7 +220,7 @@ impl Finisher {
     fn cost(&self, usage: &TokenUsage) -> f64 {
         match (self.endpoint, self.record.upstream_model.as_deref()) {
             (Some(endpoint), Some(model)) => {
-                pricing::request_cost(&self.state.config, endpoint, model, usage)
+                pricing::request_cost(&self.live.config, endpoint, model, usage)
             }
             _ => 0.0,
         }

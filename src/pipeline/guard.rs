@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use crate::actors::blacklist::IpVerdict;
 use crate::error::{GatewayError, LimitScope};
-use crate::state::AppState;
+use crate::state::Live;
 
 /// The client's IP: the socket peer, unless the peer is a trusted proxy, in
 /// which case the right-most X-Forwarded-For address that is not itself a
@@ -45,14 +45,14 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 
 /// Refuses blocked networks and banned IPs (403) and IPs over their request
 /// limit (429).
-pub async fn guard(state: &AppState, ip: IpAddr) -> Result<(), GatewayError> {
-    if is_trusted(ip, &state.config.limits.blocked_cidrs) {
+pub async fn guard(live: &Live, ip: IpAddr) -> Result<(), GatewayError> {
+    if is_trusted(ip, &live.config.limits.blocked_cidrs) {
         return Err(GatewayError::Forbidden {
             code: "ip_blocked",
             message: "Requests from this network are not accepted.".into(),
         });
     }
-    match state.blacklist.check(ip).await? {
+    match live.blacklist.check(ip).await? {
         IpVerdict::Allowed => Ok(()),
         IpVerdict::Banned { retry_after } => Err(GatewayError::Banned { retry_after }),
         IpVerdict::Limited { retry_after } => Err(GatewayError::RateLimited {

@@ -22,10 +22,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::Dialect;
 use crate::error::GatewayError;
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 use auth::Client;
 use finish::{Ending, Finisher};
 use route::ApiCall;
+use std::sync::Arc;
 
 /// Header carrying the gateway's id of the request.
 pub const REQUEST_ID_HEADER: &str = "x-aigate-request-id";
@@ -41,11 +42,15 @@ pub async fn handle(
     state: web::Data<AppState>,
     http: web::Data<awc::Client>,
 ) -> HttpResponse {
-    let config = state.config.clone();
+    // One snapshot for the whole request: a reload meanwhile does not
+    // change the endpoints it chose from.
+    let live = state.live();
+    let config = live.config.clone();
     let ip = guard::client_ip(&req, &config.server.trusted_proxies);
     let request_id = new_request_id();
     let mut finisher = Some(Finisher::new(
         state.clone(),
+        live.clone(),
         &request_id,
         ip,
         req.method().as_str(),
@@ -53,10 +58,18 @@ pub async fn handle(
     ));
     let call = route::classify(req.path(), &config);
     let dialect = call.as_ref().map_or(Dialect::OpenAi, |c| c.dialect);
-    let result = match guard::guard(&state, ip).await {
+    let result = match guard::guard(&live, ip).await {
         Err(e) => Err(e),
         Ok(()) => match &call {
-            Some(call) => proxy(&req, payload, &state, &http, call, ip, &mut finisher).await,
+            Some(call) => {
+                let context = Context {
+                    state: &state,
+                    live: &live,
+                    http: &http,
+                    ip,
+                };
+                proxy(&req, payload, context, call, &mut finisher).await
+            }
             None => Err(GatewayError::UnknownRoute {
                 method: req.method().to_string(),
                 path: req.path().to_string(),
@@ -69,7 +82,7 @@ pub async fn handle(
                 GatewayError::Unauthorized => config.auth.invalid_key_weight,
                 _ => 1,
             };
-            state.blacklist.record_error(ip, weight);
+            live.blacklist.record_error(ip, weight);
         }
         if let Some(finisher) = finisher.take() {
             finisher.finish(Ending::Rejected {
@@ -87,17 +100,29 @@ pub async fn handle(
     response
 }
 
+/// What one request carries through its steps.
+struct Context<'a> {
+    state: &'a web::Data<AppState>,
+    live: &'a Arc<Live>,
+    http: &'a awc::Client,
+    ip: std::net::IpAddr,
+}
+
 /// Auth, body, route; then the attempts.
 async fn proxy(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &web::Data<AppState>,
-    http: &awc::Client,
+    context: Context<'_>,
     call: &ApiCall,
-    ip: std::net::IpAddr,
     finisher: &mut Option<Finisher>,
 ) -> Result<HttpResponse, GatewayError> {
-    let config = state.config.clone();
+    let Context {
+        state,
+        live,
+        http,
+        ip,
+    } = context;
+    let config = &live.config;
     // A request with no key is refused before its body is read.
     let key = auth::presented_key(req.headers());
     if key.is_none() && !config.auth.allow_anonymous {
@@ -116,6 +141,7 @@ async fn proxy(
     }
     let who = auth::admit(
         state,
+        &config.auth,
         key,
         ip,
         peek.model.as_deref(),
@@ -136,7 +162,7 @@ async fn proxy(
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let candidates = route::candidates(&config, call, host, peek.model.as_deref())?;
+    let candidates = route::candidates(config, call, host, peek.model.as_deref())?;
     let own_key = match who {
         Client::Passthrough { key } => Some(key),
         _ => None,
@@ -144,6 +170,7 @@ async fn proxy(
     let request = attempts::Request {
         req,
         state,
+        live,
         http,
         call,
         peek: &peek,

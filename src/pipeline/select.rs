@@ -11,7 +11,7 @@ use crate::actors::key_pool::{KeyLease, KeyOutcome, NoKey};
 use crate::config::{Limit, ProviderKind, Strategy};
 use crate::error::GatewayError;
 use crate::pricing;
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 
 /// An endpoint with a slot counted and, when it needs one, a key lent.
 #[derive(Debug)]
@@ -45,10 +45,10 @@ pub enum NoCapacity {
 ///   minus the requests in its rolling 24 h window; unlimited counts as the
 ///   most), then the `cost` order, then the `least_latency` order, then
 ///   random.
-pub async fn order(state: &AppState, candidates: &[usize], model: &str) -> Vec<usize> {
+pub async fn order(state: &AppState, live: &Live, candidates: &[usize], model: &str) -> Vec<usize> {
     let mut ordered = candidates.to_vec();
-    let endpoints = &state.config.endpoints;
-    match state.config.routing.strategy {
+    let endpoints = &live.config.endpoints;
+    match live.config.routing.strategy {
         Strategy::Random => fastrand::shuffle(&mut ordered),
         Strategy::RoundRobin => {
             if !ordered.is_empty() {
@@ -81,13 +81,13 @@ pub async fn order(state: &AppState, candidates: &[usize], model: &str) -> Vec<u
         Strategy::LeastLatency => {
             fastrand::shuffle(&mut ordered);
             // Unknown latency (0) sorts first so every endpoint gets measured.
-            ordered.sort_by_key(|&i| latency(state, i));
+            ordered.sort_by_key(|&i| live.latency_of(i));
         }
         Strategy::Cost => {
             fastrand::shuffle(&mut ordered);
             let mut keyed: Vec<_> = ordered
                 .iter()
-                .map(|&i| (i, price(state, i, model)))
+                .map(|&i| (i, price(live, i, model)))
                 .collect();
             keyed.sort_by(|a, b| cheaper(a.1, b.1));
             ordered = keyed.into_iter().map(|(i, _)| i).collect();
@@ -96,8 +96,8 @@ pub async fn order(state: &AppState, candidates: &[usize], model: &str) -> Vec<u
             fastrand::shuffle(&mut ordered);
             let mut keyed = Vec::with_capacity(ordered.len());
             for i in ordered {
-                let left = remaining_today(state, i).await;
-                keyed.push((i, left, price(state, i, model), latency(state, i)));
+                let left = remaining_today(live, i).await;
+                keyed.push((i, left, price(live, i, model), live.latency_of(i)));
             }
             keyed.sort_by(|a, b| {
                 b.1.cmp(&a.1)
@@ -111,9 +111,9 @@ pub async fn order(state: &AppState, candidates: &[usize], model: &str) -> Vec<u
 }
 
 /// The sort key of the `cost` strategy: input + output per 1M tokens.
-fn price(state: &AppState, endpoint: usize, model: &str) -> Option<f64> {
-    let upstream = state.config.endpoints[endpoint].upstream_model(model);
-    pricing::endpoint_price(&state.config, endpoint, upstream).map(|p| p.sort_key())
+fn price(live: &Live, endpoint: usize, model: &str) -> Option<f64> {
+    let upstream = live.config.endpoints[endpoint].upstream_model(model);
+    pricing::endpoint_price(&live.config, endpoint, upstream).map(|p| p.sort_key())
 }
 
 /// Known prices ascending, unknown ones after them.
@@ -126,17 +126,12 @@ fn cheaper(a: Option<f64>, b: Option<f64>) -> CmpOrdering {
     }
 }
 
-/// Smoothed time to first byte in µs; 0 = not yet measured.
-fn latency(state: &AppState, endpoint: usize) -> u64 {
-    state.latency_us[endpoint].load(Ordering::Relaxed)
-}
-
 /// Requests the endpoint may still take in its rolling day; `u64::MAX` when
 /// unlimited, 0 when its limiter cannot be asked.
-async fn remaining_today(state: &AppState, endpoint: usize) -> u64 {
-    match state.config.endpoints[endpoint].rpd {
+async fn remaining_today(live: &Live, endpoint: usize) -> u64 {
+    match live.config.endpoints[endpoint].rpd {
         Limit::Unlimited => u64::MAX,
-        Limit::Max(max) => match state.rate_limiters[endpoint].snapshot().await {
+        Limit::Max(max) => match live.rate_limiters[endpoint].snapshot().await {
             Ok(snapshot) => max.saturating_sub(snapshot.rpd),
             Err(_) => 0,
         },
@@ -149,6 +144,7 @@ async fn remaining_today(state: &AppState, endpoint: usize) -> u64 {
 /// strategies price.
 pub async fn select(
     state: &AppState,
+    live: &Live,
     candidates: &[usize],
     excluded: &[usize],
     own_key: bool,
@@ -156,14 +152,15 @@ pub async fn select(
 ) -> Result<Result<Selected, NoCapacity>, GatewayError> {
     let mut earliest: Option<Duration> = None;
     let mut busy = false;
-    for endpoint in order(state, candidates, model).await {
+    for endpoint in order(state, live, candidates, model).await {
         if excluded.contains(&endpoint) {
             continue;
         }
-        let needs_key = !own_key && state.config.endpoints[endpoint].provider != ProviderKind::Mock;
+        let config = &live.config.endpoints[endpoint];
+        let needs_key = !own_key && config.provider != ProviderKind::Mock;
         let lease = match needs_key {
             false => None,
-            true => match state.key_pool.acquire(endpoint).await? {
+            true => match state.key_pool.acquire(endpoint, &config.id).await? {
                 Ok(lease) => Some(lease),
                 Err(NoKey::Cooling { retry_after }) => {
                     busy = true;
@@ -173,7 +170,7 @@ pub async fn select(
                 Err(NoKey::NoneUsable) => continue,
             },
         };
-        match state.rate_limiters[endpoint].try_acquire().await? {
+        match live.rate_limiters[endpoint].try_acquire().await? {
             Ok(()) => return Ok(Ok(Selected { endpoint, lease })),
             Err(wait) => {
                 busy = true;

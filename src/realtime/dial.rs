@@ -19,7 +19,7 @@ use crate::error::{GatewayError, LimitScope};
 use crate::pipeline::route::{self, ApiCall};
 use crate::pipeline::select::{self, NoCapacity};
 use crate::pipeline::send::{self, Verdict};
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 
 /// What the client asked for, as the attempts need it.
 pub struct Plan<'a> {
@@ -87,27 +87,29 @@ enum Failure {
 /// Handshakes until one opens or the attempts run out.
 pub async fn dial(
     state: &AppState,
+    live: &Live,
     candidates: &[usize],
     plan: &Plan<'_>,
     log: &mut SessionLog,
 ) -> Result<Dialed, RealtimeError> {
-    let config = &state.config;
+    let config = &live.config;
     let mut excluded = Vec::new();
     let mut attempts = 0;
     let mut last: Option<Failure> = None;
     while attempts < config.limits.max_attempts {
         let own_key = plan.own_key.is_some();
         let model = plan.model;
-        let selected = match select::select(state, candidates, &excluded, own_key, model).await? {
-            Ok(selected) => selected,
-            Err(no_capacity) => {
-                // A cooled or revoked key is no reason to hide the refusal that caused it.
-                if last.is_none() || matches!(no_capacity, NoCapacity::Busy { .. }) {
-                    last = Some(Failure::NoCapacity(no_capacity));
+        let selected =
+            match select::select(state, live, candidates, &excluded, own_key, model).await? {
+                Ok(selected) => selected,
+                Err(no_capacity) => {
+                    // A cooled or revoked key is no reason to hide the refusal that caused it.
+                    if last.is_none() || matches!(no_capacity, NoCapacity::Busy { .. }) {
+                        last = Some(Failure::NoCapacity(no_capacity));
+                    }
+                    break;
                 }
-                break;
-            }
-        };
+            };
         attempts += 1;
         let endpoint = &config.endpoints[selected.endpoint];
         let upstream_model = endpoint.upstream_model(plan.model);

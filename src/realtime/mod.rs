@@ -36,7 +36,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::error::GatewayError;
 use crate::pipeline::auth::{self, Client};
 use crate::pipeline::{guard, new_request_id, route, REQUEST_ID_HEADER};
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 use crate::users::admission::Used;
 use error::RealtimeError;
 use record::SessionLog;
@@ -50,12 +50,13 @@ pub async fn handle(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let ip = guard::client_ip(&req, &state.config.server.trusted_proxies);
+    let live = state.live();
+    let ip = guard::client_ip(&req, &live.config.server.trusted_proxies);
     let session_id = new_request_id();
     let mut log = SessionLog::new(state.clone(), &session_id, ip, req.path());
-    let mut response = match admit(&req, &state, ip, &mut log).await {
-        Ok(admitted) => start(&req, body, &state, ip, admitted, log),
-        Err(err) => refuse(&state, ip, log, &err),
+    let mut response = match admit(&req, &state, &live, ip, &mut log).await {
+        Ok(admitted) => start(&req, body, &live, ip, admitted, log),
+        Err(err) => refuse(&live, ip, log, &err),
     };
     if let Ok(value) = HeaderValue::from_str(&session_id) {
         response
@@ -76,11 +77,12 @@ struct Admitted {
 async fn admit(
     req: &HttpRequest,
     state: &web::Data<AppState>,
+    live: &Live,
     ip: IpAddr,
     log: &mut SessionLog,
 ) -> Result<Admitted, RealtimeError> {
-    let config = state.config.clone();
-    guard::guard(state, ip).await?;
+    let config = live.config.clone();
+    guard::guard(live, ip).await?;
     let call = route::classify(req.path(), &config)
         .filter(|call| call.api_path.trim_end_matches('/') == REALTIME_PATH)
         .ok_or_else(|| GatewayError::UnknownRoute {
@@ -99,7 +101,7 @@ async fn admit(
     // The user's rules apply at connect (expiry, models, IPs, RPM); the
     // session holds no token reservation: each `response.done` is charged
     // as it comes.
-    let who = auth::admit(state, key, ip, Some(&model), 0).await?;
+    let who = auth::admit(state, &config.auth, key, ip, Some(&model), 0).await?;
     if let Client::User {
         id, reservation, ..
     } = &who
@@ -139,7 +141,7 @@ async fn admit(
             _ => None,
         },
     };
-    let dialed = dial::dial(state, &candidates, &plan, log).await?;
+    let dialed = dial::dial(state, live, &candidates, &plan, log).await?;
     log.opened(dialed.lease);
     Ok(Admitted {
         upstream: dialed.socket,
@@ -156,7 +158,7 @@ async fn admit(
 fn start(
     req: &HttpRequest,
     body: web::Payload,
-    state: &AppState,
+    live: &Live,
     ip: IpAddr,
     admitted: Admitted,
     mut log: SessionLog,
@@ -171,7 +173,7 @@ fn start(
             Ok(parts) => parts,
             Err(e) => {
                 let err = GatewayError::BadRequest(format!("WebSocket handshake: {e}"));
-                return refuse(state, ip, log, &err.into());
+                return refuse(live, ip, log, &err.into());
             }
         };
     let stream = stream
@@ -192,15 +194,15 @@ fn start(
 }
 
 /// The HTTP answer to a session that did not open, and its record.
-fn refuse(state: &AppState, ip: IpAddr, log: SessionLog, err: &RealtimeError) -> HttpResponse {
+fn refuse(live: &Live, ip: IpAddr, log: SessionLog, err: &RealtimeError) -> HttpResponse {
     if err.counts_against_ip() {
         let weight = match err {
             RealtimeError::Gateway(GatewayError::Unauthorized) => {
-                state.config.auth.invalid_key_weight
+                live.config.auth.invalid_key_weight
             }
             _ => 1,
         };
-        state.blacklist.record_error(ip, weight);
+        live.blacklist.record_error(ip, weight);
     }
     log.rejected(err.status().as_u16(), err.to_string());
     err.to_response()

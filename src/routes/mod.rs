@@ -27,24 +27,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Guard and auth for the gateway's own endpoints; errors count against the
 /// IP like any other. `keys_only`: passthrough clients are not enough.
 async fn admit(req: &HttpRequest, state: &AppState, keys_only: bool) -> Result<(), GatewayError> {
-    let ip = guard::client_ip(req, &state.config.server.trusted_proxies);
-    guard::guard(state, ip).await?;
+    let live = state.live();
+    let config = &live.config;
+    let ip = guard::client_ip(req, &config.server.trusted_proxies);
+    guard::guard(&live, ip).await?;
     let admitted = match auth::identify(state, req.headers()).await {
         Ok(_) => Ok(()),
-        Err(GatewayError::Unauthorized) if !keys_only && state.config.auth.passthrough => {
+        Err(GatewayError::Unauthorized) if !keys_only && config.auth.passthrough => {
             match auth::presented_key(req.headers()) {
                 Some(_) => Ok(()),
                 None => Err(GatewayError::Unauthorized),
             }
         }
-        Err(GatewayError::Unauthorized) if state.config.auth.allow_anonymous => Ok(()),
+        Err(GatewayError::Unauthorized) if config.auth.allow_anonymous => Ok(()),
         Err(e) => Err(e),
     };
     if let Err(e) = &admitted {
         if e.counts_against_ip() {
-            state
-                .blacklist
-                .record_error(ip, state.config.auth.invalid_key_weight);
+            live.blacklist
+                .record_error(ip, config.auth.invalid_key_weight);
         }
     }
     admitted

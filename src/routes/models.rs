@@ -11,7 +11,8 @@ pub async fn list_models(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     if let Err(e) = super::admit(&req, &state, false).await {
         return e.to_response(super::dialect_of(&req));
     }
-    let endpoints = &state.config.endpoints;
+    let config = state.config();
+    let endpoints = &config.endpoints;
     let data: Vec<_> = available_models(endpoints.iter().filter(|e| is_open(e)))
         .into_iter()
         .map(|id| {

@@ -15,9 +15,10 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(keys) => keys,
         Err(e) => return e.to_response(super::dialect_of(&req)),
     };
-    let mut endpoints = Vec::with_capacity(state.config.endpoints.len());
-    for (index, endpoint) in state.config.endpoints.iter().enumerate() {
-        let usage = match state.rate_limiters[index].snapshot().await {
+    let live = state.live();
+    let mut endpoints = Vec::with_capacity(live.config.endpoints.len());
+    for (index, endpoint) in live.config.endpoints.iter().enumerate() {
+        let usage = match live.rate_limiters[index].snapshot().await {
             Ok(usage) => usage,
             Err(e) => return e.to_response(super::dialect_of(&req)),
         };

@@ -644,6 +644,23 @@ impl Handler<TakeState> for Users {
     }
 }
 
+/// The config file's keys and user rules after a reload: config users follow
+/// the file (a key no longer there stops working); other users are untouched.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncConfig {
+    pub keys: Vec<(String, Role)>,
+    pub settings: UserSettings,
+}
+
+impl Handler<SyncConfig> for Users {
+    type Result = ();
+    fn handle(&mut self, msg: SyncConfig, _: &mut Self::Context) {
+        self.settings = msg.settings;
+        self.sync_config_keys(&msg.keys);
+    }
+}
+
 // ---- handle ----
 
 #[derive(Clone)]

@@ -45,6 +45,30 @@ impl TestGateway {
         Self::start_config(config, data_dir)
     }
 
+    /// Like [`start`], from a config file `aigate.toml` in the data dir, so
+    /// that a reload can read it again ([`TestGateway::config_path`]).
+    pub fn start_file(toml: &str) -> TestGateway {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().join("aigate.toml");
+        std::fs::write(&path, with_test_server(toml)).unwrap();
+        let cli = aigate::config::CliOverrides {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: Some(data_dir.path().to_path_buf()),
+        };
+        let config = aigate::config::load(Some(&path), &BTreeMap::new(), &cli).unwrap();
+        Self::start_config(config, data_dir)
+    }
+
+    /// The file [`start_file`] wrote.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.data_dir.path().join("aigate.toml")
+    }
+
+    /// Rewrites the config file (with the harness's server settings).
+    pub fn rewrite_config(&self, toml: &str) {
+        std::fs::write(self.config_path(), with_test_server(toml)).unwrap();
+    }
+
     pub fn start_config(
         config: aigate::config::Config,
         data_dir: tempfile::TempDir,

@@ -64,10 +64,13 @@ fn pool(vault: Option<Vault>) -> KeyPoolHandle {
     KeyPoolHandle(KeyPool::restore(&endpoints(TWO), &Vec::new(), vault, None).start())
 }
 
-async fn lent(pool: &KeyPoolHandle, endpoint: usize, times: usize) -> Vec<String> {
+/// Leases by endpoint id, the index given as the first config's ("a" = 0):
+/// after a reconfigure the id must win over a stale index.
+async fn lent(pool: &KeyPoolHandle, endpoint: &str, times: usize) -> Vec<String> {
+    let stale_index = usize::from(endpoint == "b");
     let mut ids = Vec::new();
     for _ in 0..times {
-        match pool.acquire(endpoint).await.unwrap() {
+        match pool.acquire(stale_index, endpoint).await.unwrap() {
             Ok(lease) => {
                 ids.push(lease.key.expose().to_string());
                 pool.report(lease, KeyOutcome::Unused);
@@ -98,7 +101,7 @@ async fn added_keys_are_lent_listed_and_removable() {
         .unwrap();
     assert_eq!(added.hint, "…bbbb");
     assert_eq!(added.id, key_id_of("b", "sk-runtime-bbbb"));
-    assert_eq!(lent(&pool, 1, 2).await, ["sk-runtime-bbbb"; 2]);
+    assert_eq!(lent(&pool, "b", 2).await, ["sk-runtime-bbbb"; 2]);
     let again = pool
         .add_key("b", Secret::new("sk-runtime-bbbb"), None)
         .await;
@@ -126,7 +129,7 @@ async fn added_keys_are_lent_listed_and_removable() {
     assert!(refused.unwrap_err().to_string().contains("config file"));
 
     // A lease out while its key is removed comes back harmlessly.
-    let lease = pool.acquire(1).await.unwrap().unwrap();
+    let lease = pool.acquire(1, "b").await.unwrap().unwrap();
     pool.remove_key("b", &added.id).await.unwrap();
     pool.report(
         lease,
@@ -134,7 +137,7 @@ async fn added_keys_are_lent_listed_and_removable() {
             latency: Duration::from_millis(5),
         },
     );
-    assert_eq!(lent(&pool, 1, 1).await, ["none"]);
+    assert_eq!(lent(&pool, "b", 1).await, ["none"]);
     assert!(pool.list_keys(Some("b")).await.unwrap().is_empty());
 }
 
@@ -147,16 +150,16 @@ async fn a_disabled_key_is_never_lent() {
     let config_id = key_id_of("a", "sk-config-aaaa");
     let info = pool.set_key_disabled("a", &config_id, true).await.unwrap();
     assert_eq!(info.state, "disabled");
-    assert_eq!(lent(&pool, 0, 4).await, ["sk-runtime-2222"; 4]);
+    assert_eq!(lent(&pool, "a", 4).await, ["sk-runtime-2222"; 4]);
     let status = pool.snapshot().await.unwrap();
     assert_eq!(status[0][0].state, "disabled");
     assert_eq!(status[0][0].id, "…aaaa");
 
     let runtime_id = key_id_of("a", "sk-runtime-2222");
     pool.set_key_disabled("a", &runtime_id, true).await.unwrap();
-    assert_eq!(lent(&pool, 0, 2).await, ["none"; 2]);
+    assert_eq!(lent(&pool, "a", 2).await, ["none"; 2]);
     pool.set_key_disabled("a", &config_id, false).await.unwrap();
-    assert_eq!(lent(&pool, 0, 2).await, ["sk-config-aaaa"; 2]);
+    assert_eq!(lent(&pool, "a", 2).await, ["sk-config-aaaa"; 2]);
 }
 
 #[actix_web::test]
@@ -177,14 +180,14 @@ async fn a_key_over_its_budget_leaves_the_pool() {
     let keys = pool.list_keys(Some("b")).await.unwrap();
     assert_eq!((keys[0].state.as_str(), keys[0].spent_usd), ("active", 0.6));
     assert_eq!(keys[0].budget_usd, Some(1.0));
-    let both = lent(&pool, 1, 2).await;
+    let both = lent(&pool, "b", 2).await;
     assert!(both.contains(&"sk-capped-cccc".to_string()), "{both:?}");
 
     pool.spend(1, &capped.id, 0.4);
     let keys = pool.list_keys(Some("b")).await.unwrap();
     assert_eq!(keys[0].state, "exhausted");
     assert_eq!(pool.snapshot().await.unwrap()[1][0].state, "exhausted");
-    assert_eq!(lent(&pool, 1, 4).await, ["sk-free-dddd"; 4]);
+    assert_eq!(lent(&pool, "b", 4).await, ["sk-free-dddd"; 4]);
 }
 
 #[actix_web::test]
@@ -228,14 +231,14 @@ async fn runtime_keys_survive_a_restart_sealed() {
         (keys[0].id.as_str(), keys[0].spent_usd, keys[0].budget_usd),
         (kept.id.as_str(), 0.5, Some(2.0))
     );
-    assert_eq!(lent(&pool, 1, 1).await, ["sk-kept-eeee"]);
+    assert_eq!(lent(&pool, "b", 1).await, ["sk-kept-eeee"]);
     drop(pool);
 
     // Another master key: the record is kept and listed, but never lent.
     let pool = start(Some(vault(2)));
     let keys = pool.list_keys(Some("b")).await.unwrap();
     assert_eq!(keys[0].state, "locked");
-    assert_eq!(lent(&pool, 1, 1).await, ["none"]);
+    assert_eq!(lent(&pool, "b", 1).await, ["none"]);
     let disable = pool.set_key_disabled("b", &kept.id, true).await;
     assert!(matches!(disable, Err(KeyAdminError::NotLoaded { .. })));
 }
@@ -247,15 +250,15 @@ async fn reconfigure_follows_endpoint_ids() {
         .add_key("b", Secret::new("sk-runtime-9999"), None)
         .await
         .unwrap();
-    let lease = pool.acquire(0).await.unwrap().unwrap();
+    let lease = pool.acquire(0, "a").await.unwrap().unwrap();
     pool.report(lease, KeyOutcome::Revoked { status: 401 });
-    assert_eq!(lent(&pool, 0, 1).await, ["none"]);
+    assert_eq!(lent(&pool, "a", 1).await, ["none"]);
 
     // "b" moves first, "a" second; the revoked config key gets another chance.
     let swapped: Vec<EndpointConfig> = endpoints(TWO).into_iter().rev().collect();
     pool.reconfigure(swapped).await.unwrap();
-    assert_eq!(lent(&pool, 0, 1).await, ["sk-runtime-9999"]);
-    assert_eq!(lent(&pool, 1, 1).await, ["sk-config-aaaa"]);
+    assert_eq!(lent(&pool, "b", 1).await, ["sk-runtime-9999"]);
+    assert_eq!(lent(&pool, "a", 1).await, ["sk-config-aaaa"]);
 
     // Without "b" its runtime key is parked; with "b" back, it returns.
     pool.reconfigure(endpoints(TWO).into_iter().take(1).collect())
@@ -267,5 +270,5 @@ async fn reconfigure_follows_endpoint_ids() {
         (added.id.as_str(), "orphaned")
     );
     pool.reconfigure(endpoints(TWO)).await.unwrap();
-    assert_eq!(lent(&pool, 1, 1).await, ["sk-runtime-9999"]);
+    assert_eq!(lent(&pool, "b", 1).await, ["sk-runtime-9999"]);
 }

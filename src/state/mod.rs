@@ -1,8 +1,12 @@
-//! AppState: what every request handler shares: the config, the actors'
+//! AppState: what every request handler shares: the live config snapshot
+//! (`live.rs`, replaced as one piece by a reload, `reload.rs`), the actors'
 //! handles, and the few lock-free counters selection reads.
 
+pub mod live;
+pub mod reload;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -16,21 +20,21 @@ use crate::storage::writer::DiskWriter;
 use crate::storage::{SledStore, StateStore, StorageError, Tree};
 use crate::users::actor::{UserSettings, Users, UsersHandle};
 use crate::users::model::Role;
+pub use live::Live;
 
 pub struct AppState {
-    pub config: Arc<Config>,
-    /// One per endpoint, same order as `config.endpoints`.
-    pub rate_limiters: Vec<RateLimiterHandle>,
+    /// Take it with [`AppState::live`], once per request.
+    live: RwLock<Arc<Live>>,
+    /// Serialises reloads.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Read when a reload brings an endpoint this process has not served.
+    store: Arc<dyn StateStore>,
     pub key_pool: KeyPoolHandle,
-    pub blacklist: BlacklistHandle,
     pub usage: UsageLoggerHandle,
     pub writer: Addr<DiskWriter>,
     pub users: UsersHandle,
     /// Cursor for the round_robin strategy.
     pub round_robin: AtomicUsize,
-    /// Per endpoint: smoothed time to first byte in µs (0 = not yet known),
-    /// for the least_latency strategy.
-    pub latency_us: Vec<AtomicU64>,
     pub started: Instant,
     /// Vertex service accounts and their access tokens.
     pub vertex: crate::providers::vertex::adapter::VertexAuth,
@@ -94,16 +98,21 @@ impl AppState {
         );
 
         let latency_us = config.endpoints.iter().map(|_| AtomicU64::new(0)).collect();
-        Ok(AppState {
+        let live = Live {
             config: Arc::new(config),
             rate_limiters,
-            key_pool,
+            latency_us,
             blacklist,
+        };
+        Ok(AppState {
+            live: RwLock::new(Arc::new(live)),
+            reload_lock: tokio::sync::Mutex::new(()),
+            store,
+            key_pool,
             usage,
             writer,
             users,
             round_robin: AtomicUsize::new(0),
-            latency_us,
             started: Instant::now(),
             vertex: Default::default(),
             redis,
@@ -111,27 +120,39 @@ impl AppState {
         })
     }
 
-    /// Writes every actor's state and the usage buffer, then flushes disk.
-    /// Called once the HTTP server has stopped.
-    /// Folds one observed time to first byte into the endpoint's average.
-    pub fn observe_latency(&self, endpoint: usize, ttfb: std::time::Duration) {
-        if let Some(cell) = self.latency_us.get(endpoint) {
-            let sample = ttfb.as_micros().min(u128::from(u64::MAX)) as u64;
-            let previous = cell.load(std::sync::atomic::Ordering::Relaxed);
-            let next = match previous {
-                0 => sample.max(1),
-                p => (p * 4 + sample) / 5,
-            };
-            cell.store(next.max(1), std::sync::atomic::Ordering::Relaxed);
+    /// The config snapshot and what is indexed by its endpoints. Take it
+    /// once per request and keep it: a reload may swap in the next one.
+    pub fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(live) => live.clone(),
+            // A panic while holding the write lock cannot leave a torn
+            // value: the swap is one assignment.
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
+    /// The current config, for code that uses no endpoint index.
+    pub fn config(&self) -> Arc<Config> {
+        self.live().config.clone()
+    }
+
+    fn swap(&self, next: Live) {
+        let next = Arc::new(next);
+        match self.live.write() {
+            Ok(mut live) => *live = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    /// Writes every actor's state and the usage buffer, then flushes disk.
+    /// Called once the HTTP server has stopped.
     pub async fn persist_all(&self) {
         use crate::storage::writer::{Flush, WriteBatch};
         if let Err(e) = self.usage.flush().await {
             log::error!("usage flush failed: {e}");
         }
-        for limiter in &self.rate_limiters {
+        let live = self.live();
+        for limiter in &live.rate_limiters {
             if let Ok(ops) = limiter.take_state().await {
                 let _ = self
                     .writer
@@ -154,7 +175,7 @@ impl AppState {
         if let Err(e) = self.key_pool.persist().await {
             log::error!("upstream keys not stored: {e}");
         }
-        if let Ok(ops) = self.blacklist.take_state().await {
+        if let Ok(ops) = live.blacklist.take_state().await {
             let _ = self
                 .writer
                 .send(WriteBatch {
@@ -173,7 +194,7 @@ impl AppState {
 
 /// The keys of the config file, as users: `client_keys` with the user role,
 /// `admin_keys` with the admin role.
-fn config_users(config: &Config) -> Vec<(String, Role)> {
+pub(crate) fn config_users(config: &Config) -> Vec<(String, Role)> {
     let users = config
         .auth
         .client_keys
@@ -187,7 +208,7 @@ fn config_users(config: &Config) -> Vec<(String, Role)> {
     users.chain(admins).collect()
 }
 
-fn user_settings(config: &Config) -> UserSettings {
+pub(crate) fn user_settings(config: &Config) -> UserSettings {
     let role = |name: &str| match name {
         "admin" => Some(Role::Admin),
         "user" => Some(Role::User),
