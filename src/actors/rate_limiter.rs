@@ -1,17 +1,24 @@
-//! RateLimiter: one actor per endpoint, owning its RPM (sliding 60 s) and RPD
-//! (rolling 24 h) windows. State is written to disk once a second when it
-//! changed, and on shutdown, so a restart does not reset the counts.
+//! RateLimiter: one per endpoint, owning its RPM (sliding 60 s) and RPD
+//! (rolling 24 h) windows. A request takes its slot synchronously, under a
+//! mutex held for a few arithmetic operations, on the worker thread that
+//! serves it: a message to an actor on another thread cost two thread
+//! switches per request (BENCHMARKS.md, hot spot 3). The actor owns the
+//! persistence: it writes the windows to disk once a second when they
+//! changed, and when the endpoint leaves the config and its last request
+//! ends, so a restart does not reset the counts.
 //!
 //! With `[storage] backend = "redis"` there is no actor: the handle asks the
 //! shared windows in Redis (one atomic script per request, same buckets), and
 //! while Redis is down follows `on_redis_down_quotas` (fail_closed refuses
 //! with a 1 s Retry-After, fail_open admits uncounted).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
 
+use super::lock;
 use crate::config::{EndpointConfig, Limit};
 use crate::error::GatewayError;
 use crate::limits::{now_ms, RateWindow};
@@ -25,31 +32,6 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
-// ---- messages ----
-
-/// Take one request slot in both windows, or learn how long until one frees.
-#[derive(Message)]
-#[rtype(result = "Result<(), Duration>")]
-pub struct TryAcquire;
-
-/// Current counts, for `/v1/status` and selection.
-#[derive(Message)]
-#[rtype(result = "RateSnapshot")]
-pub struct Snapshot;
-
-/// The windows' persisted form, handed over at shutdown.
-#[derive(Message)]
-#[rtype(result = "Vec<StoreOp>")]
-pub struct TakeState;
-
-/// New limits after a config reload; the counts stay.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetLimits {
-    pub rpm: Limit,
-    pub rpd: Limit,
-}
-
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct RateSnapshot {
     pub rpm: u64,
@@ -58,26 +40,25 @@ pub struct RateSnapshot {
     pub has_room: bool,
 }
 
-// ---- actor ----
+// ---- state ----
 
-pub struct RateLimiter {
+/// One endpoint's windows and limits.
+pub struct Windows {
     endpoint_id: String,
     rpm_limit: Limit,
     rpd_limit: Limit,
     rpm: RateWindow,
     rpd: RateWindow,
     dirty: bool,
-    writer: Addr<DiskWriter>,
 }
 
-impl RateLimiter {
+impl Windows {
     /// `stored` is what the counters tree held for this endpoint, if anything.
     pub fn new(
         endpoint_id: &str,
         rpm_limit: Limit,
         rpd_limit: Limit,
         stored: &[(Vec<u8>, Vec<u8>)],
-        writer: Addr<DiskWriter>,
     ) -> Self {
         let find = |suffix: &str, window: Duration| {
             let key = format!("{endpoint_id}/{suffix}");
@@ -87,18 +68,43 @@ impl RateLimiter {
                 .and_then(|(_, v)| RateWindow::restore(v, window))
                 .unwrap_or_else(|| RateWindow::new(window))
         };
-        RateLimiter {
+        Windows {
             endpoint_id: endpoint_id.to_string(),
             rpm_limit,
             rpd_limit,
             rpm: find("rpm", MINUTE),
             rpd: find("rpd", DAY),
             dirty: false,
-            writer,
         }
     }
 
-    fn state_ops(&self) -> Vec<StoreOp> {
+    /// Both windows must have room; only then is the request counted in both.
+    pub fn try_acquire(&mut self, now: u64) -> Result<(), Duration> {
+        let wait_minute = wait_for(&mut self.rpm, self.rpm_limit, now);
+        let wait_day = wait_for(&mut self.rpd, self.rpd_limit, now);
+        if let Some(wait) = wait_minute.into_iter().chain(wait_day).max() {
+            return Err(wait);
+        }
+        self.rpm.add(now, 1);
+        self.rpd.add(now, 1);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Counts in the current windows.
+    pub fn snapshot(&mut self, now: u64) -> RateSnapshot {
+        let has_room = wait_for(&mut self.rpm, self.rpm_limit, now).is_none()
+            && wait_for(&mut self.rpd, self.rpd_limit, now).is_none();
+        RateSnapshot {
+            rpm: self.rpm.count(now),
+            rpd: self.rpd.count(now),
+            has_room,
+        }
+    }
+
+    /// The persisted form; clears the dirty mark.
+    fn take_ops(&mut self) -> Vec<StoreOp> {
+        self.dirty = false;
         vec![
             StoreOp::Put(
                 format!("{}/rpm", self.endpoint_id).into_bytes(),
@@ -121,79 +127,41 @@ fn wait_for(window: &mut RateWindow, limit: Limit, now: u64) -> Option<Duration>
     }
 }
 
+// ---- actor: persistence ----
+
+/// Writes the windows to disk when they changed.
+pub struct RateLimiter {
+    windows: Arc<Mutex<Windows>>,
+    writer: Addr<DiskWriter>,
+}
+
+impl RateLimiter {
+    fn persist(&self, only_if_dirty: bool) {
+        let ops = {
+            let mut windows = lock(&self.windows);
+            if only_if_dirty && !windows.dirty {
+                return;
+            }
+            windows.take_ops()
+        };
+        self.writer.do_send(WriteBatch {
+            tree: Tree::Counters,
+            ops,
+        });
+    }
+}
+
 impl Actor for RateLimiter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(PERSIST_EVERY, |actor, _| {
-            if actor.dirty {
-                actor.dirty = false;
-                actor.writer.do_send(WriteBatch {
-                    tree: Tree::Counters,
-                    ops: actor.state_ops(),
-                });
-            }
-        });
+        ctx.run_interval(PERSIST_EVERY, |actor, _| actor.persist(true));
     }
 
     /// The endpoint left the config and the last request that used it ended:
     /// what it counted is kept for the day it comes back.
     fn stopped(&mut self, _: &mut Self::Context) {
-        if self.dirty {
-            self.writer.do_send(WriteBatch {
-                tree: Tree::Counters,
-                ops: self.state_ops(),
-            });
-        }
-    }
-}
-
-impl Handler<SetLimits> for RateLimiter {
-    type Result = ();
-    fn handle(&mut self, msg: SetLimits, _: &mut Self::Context) {
-        self.rpm_limit = msg.rpm;
-        self.rpd_limit = msg.rpd;
-    }
-}
-
-/// Both windows must have room; only then is the request counted in both.
-impl Handler<TryAcquire> for RateLimiter {
-    type Result = Result<(), Duration>;
-    fn handle(&mut self, _: TryAcquire, _: &mut Self::Context) -> Self::Result {
-        let now = now_ms();
-        let wait_minute = wait_for(&mut self.rpm, self.rpm_limit, now);
-        let wait_day = wait_for(&mut self.rpd, self.rpd_limit, now);
-        if let Some(wait) = wait_minute.into_iter().chain(wait_day).max() {
-            return Err(wait);
-        }
-        self.rpm.add(now, 1);
-        self.rpd.add(now, 1);
-        self.dirty = true;
-        Ok(())
-    }
-}
-
-/// Counts in the current windows.
-impl Handler<Snapshot> for RateLimiter {
-    type Result = MessageResult<Snapshot>;
-    fn handle(&mut self, _: Snapshot, _: &mut Self::Context) -> Self::Result {
-        let now = now_ms();
-        let has_room = wait_for(&mut self.rpm, self.rpm_limit, now).is_none()
-            && wait_for(&mut self.rpd, self.rpd_limit, now).is_none();
-        MessageResult(RateSnapshot {
-            rpm: self.rpm.count(now),
-            rpd: self.rpd.count(now),
-            has_room,
-        })
-    }
-}
-
-/// Hands the current state to the shutdown sequence.
-impl Handler<TakeState> for RateLimiter {
-    type Result = MessageResult<TakeState>;
-    fn handle(&mut self, _: TakeState, _: &mut Self::Context) -> Self::Result {
-        self.dirty = false;
-        MessageResult(self.state_ops())
+        self.persist(true);
     }
 }
 
@@ -205,14 +173,18 @@ pub struct RateLimiterHandle(Backend);
 
 #[derive(Clone)]
 enum Backend {
-    Local(Addr<RateLimiter>),
+    Local {
+        windows: Arc<Mutex<Windows>>,
+        /// Keeps the persisting actor alive while the endpoint is in use.
+        _persister: Addr<RateLimiter>,
+    },
     Shared(EndpointWindows),
 }
 
 impl RateLimiterHandle {
     /// The endpoint's limiter: its windows in Redis when `redis` is given,
-    /// else an actor in this process restoring what `stored` (the counters
-    /// tree) holds. Must run inside an actix `System`.
+    /// else in this process, restored from what `stored` (the counters tree)
+    /// holds. Must run inside an actix `System`.
     pub fn start(
         endpoint: &EndpointConfig,
         stored: &[(Vec<u8>, Vec<u8>)],
@@ -227,19 +199,34 @@ impl RateLimiterHandle {
                 endpoint.rpd,
             ))),
             None => RateLimiterHandle::local(
-                RateLimiter::new(&endpoint.id, endpoint.rpm, endpoint.rpd, stored, writer).start(),
+                Windows::new(&endpoint.id, endpoint.rpm, endpoint.rpd, stored),
+                writer,
             ),
         }
+    }
+
+    /// Windows of this process, persisted through `writer`.
+    pub fn local(windows: Windows, writer: Addr<DiskWriter>) -> Self {
+        let windows = Arc::new(Mutex::new(windows));
+        let persister = RateLimiter {
+            windows: windows.clone(),
+            writer,
+        }
+        .start();
+        RateLimiterHandle(Backend::Local {
+            windows,
+            _persister: persister,
+        })
     }
 
     /// The same counters under `endpoint`'s (reloaded) limits.
     pub fn with_limits(&self, endpoint: &EndpointConfig) -> Self {
         match &self.0 {
-            Backend::Local(addr) => {
-                addr.do_send(SetLimits {
-                    rpm: endpoint.rpm,
-                    rpd: endpoint.rpd,
-                });
+            Backend::Local { windows, .. } => {
+                let mut windows = lock(windows);
+                windows.rpm_limit = endpoint.rpm;
+                windows.rpd_limit = endpoint.rpd;
+                drop(windows);
                 self.clone()
             }
             Backend::Shared(windows) => RateLimiterHandle(Backend::Shared(EndpointWindows::new(
@@ -251,17 +238,9 @@ impl RateLimiterHandle {
         }
     }
 
-    /// A handle on an actor already started.
-    pub fn local(addr: Addr<RateLimiter>) -> Self {
-        RateLimiterHandle(Backend::Local(addr))
-    }
-
     pub async fn try_acquire(&self) -> Result<Result<(), Duration>, GatewayError> {
         match &self.0 {
-            Backend::Local(addr) => addr
-                .send(TryAcquire)
-                .await
-                .map_err(|e| super::mailbox_error("RateLimiter", e)),
+            Backend::Local { windows, .. } => Ok(lock(windows).try_acquire(now_ms())),
             Backend::Shared(windows) => Ok(match windows.try_acquire().await {
                 Ok(answer) => answer,
                 Err(_) => when_down(
@@ -275,10 +254,7 @@ impl RateLimiterHandle {
 
     pub async fn snapshot(&self) -> Result<RateSnapshot, GatewayError> {
         match &self.0 {
-            Backend::Local(addr) => addr
-                .send(Snapshot)
-                .await
-                .map_err(|e| super::mailbox_error("RateLimiter", e)),
+            Backend::Local { windows, .. } => Ok(lock(windows).snapshot(now_ms())),
             Backend::Shared(windows) => Ok(match windows.counts().await {
                 Ok(counts) => RateSnapshot {
                     rpm: counts.rpm,
@@ -297,11 +273,48 @@ impl RateLimiterHandle {
     /// What to write to disk at shutdown (nothing when Redis holds it).
     pub async fn take_state(&self) -> Result<Vec<StoreOp>, GatewayError> {
         match &self.0 {
-            Backend::Local(addr) => addr
-                .send(TakeState)
-                .await
-                .map_err(|e| super::mailbox_error("RateLimiter", e)),
+            Backend::Local { windows, .. } => Ok(lock(windows).take_ops()),
             Backend::Shared(_) => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_windows_must_have_room_and_limits_change_in_place() {
+        let mut windows = Windows::new("e", Limit::Max(2), Limit::Max(3), &[]);
+        let now = 10_000_000;
+        assert_eq!(windows.try_acquire(now), Ok(()));
+        assert_eq!(windows.try_acquire(now), Ok(()));
+        assert!(windows.try_acquire(now).is_err(), "rpm 2");
+        // A minute later the minute window has room, the day has one slot.
+        assert_eq!(windows.try_acquire(now + 61_000), Ok(()));
+        assert!(windows.try_acquire(now + 61_001).is_err(), "rpd 3");
+        let snapshot = windows.snapshot(now + 61_002);
+        assert_eq!(
+            (snapshot.rpm, snapshot.rpd, snapshot.has_room),
+            (1, 3, false)
+        );
+
+        windows.rpd_limit = Limit::Unlimited;
+        assert_eq!(windows.try_acquire(now + 61_003), Ok(()));
+        let ops = windows.take_ops();
+        assert!(!windows.dirty);
+        let restored = Windows::new(
+            "e",
+            Limit::Unlimited,
+            Limit::Unlimited,
+            &ops.into_iter()
+                .filter_map(|op| match op {
+                    StoreOp::Put(k, v) => Some((k, v)),
+                    StoreOp::Delete(_) => None,
+                })
+                .collect::<Vec<_>>(),
+        );
+        let mut restored = restored;
+        assert_eq!(restored.snapshot(now + 61_004).rpd, 4);
     }
 }
