@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use super::error::RealtimeError;
 use super::record::SessionLog;
 use super::upstream::{self, Dial, Refusal, UpstreamSocket};
-use crate::actors::key_pool::{KeyLease, KeyOutcome, DEFAULT_COOLDOWN};
+use crate::actors::key_pool::{KeyLease, KeyOutcome, KeyPoolHandle, DEFAULT_COOLDOWN};
 use crate::config::{Config, EndpointConfig, Secret};
 use crate::error::{GatewayError, LimitScope};
 use crate::pipeline::route::{self, ApiCall};
@@ -114,7 +114,11 @@ pub async fn dial(
         let endpoint = &config.endpoints[selected.endpoint];
         let upstream_model = endpoint.upstream_model(plan.model);
         log.begin_attempt(&endpoint.id, upstream_model);
-        let key = selected
+        let mut lent = Lent {
+            pool: &state.key_pool,
+            lease: selected.lease,
+        };
+        let key = lent
             .lease
             .as_ref()
             .map(|lease| lease.key.expose())
@@ -131,7 +135,7 @@ pub async fn dial(
             Ok(socket) => {
                 return Ok(Dialed {
                     socket,
-                    lease: selected.lease,
+                    lease: lent.lease.take(),
                 })
             }
             Err(refusal) => refusal,
@@ -142,8 +146,8 @@ pub async fn dial(
             endpoint.id,
             describe(&refusal)
         );
-        let (outcome, next_endpoint, final_answer) = judge(&refusal, selected.lease.is_some());
-        if let Some(lease) = selected.lease {
+        let (outcome, next_endpoint, final_answer) = judge(&refusal, lent.lease.is_some());
+        if let Some(lease) = lent.lease.take() {
             state.key_pool.report(lease, outcome);
         }
         if let (true, Refusal::Status { status, body, .. }) = (final_answer, &refusal) {
@@ -160,6 +164,22 @@ pub async fn dial(
         last = Some(Failure::Refused(refusal));
     }
     Err(give_up(last, attempts))
+}
+
+/// A key lent for one handshake. If the handshake is abandoned (the client
+/// hung up while it ran, and the handler's future was dropped), the key goes
+/// back to the pool instead of staying counted as in flight.
+struct Lent<'a> {
+    pool: &'a KeyPoolHandle,
+    lease: Option<KeyLease>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            self.pool.report(lease, KeyOutcome::ClientError);
+        }
+    }
 }
 
 /// A refusal's verdict: the key's outcome, whether to leave the endpoint,
