@@ -37,14 +37,7 @@ keys = [{}]
 }
 
 async fn status_json(gw: &TestGateway) -> Value {
-    let mut response = common::client()
-        .get(format!("{}/v1/status", gw.url))
-        .insert_header(("authorization", "Bearer fk-test"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    json_of(&response.body().await.unwrap())
+    common::status_of(&gw.url, "fk-test").await
 }
 
 #[actix_web::test]

@@ -11,10 +11,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::Engine;
+use common::binary::{self, Binary};
 use common::replies::openai_completion;
 use common::{chat, json_of, FakeUpstream, Reply};
 use serde_json::{json, Value};
@@ -26,23 +26,10 @@ const KEY_USED: &str = "sk-live-7Qx2Lm9Vb4Nc8Rt1Yp5Wz3Hd6Fk0Jg2u";
 const KEY_REMOVED: &str = "sk-live-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1v";
 const KEY_DISABLED: &str = "sk-live-Zy8Xw6Vu4Ts2Rq0Po8Nm6Lk4Ji2Hg0w";
 
-struct Binary {
-    child: Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A clean environment for the binary: no master key unless given, and a
 /// working directory without a `.env`.
 fn command(dir: &Path, master: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aigate"));
+    let mut command = binary::command();
     command
         .current_dir(dir)
         .env_remove("AIGATE_MASTER_KEY")
@@ -55,31 +42,12 @@ fn command(dir: &Path, master: Option<&str>) -> Command {
 }
 
 async fn start(dir: &Path, master: Option<&str>) -> Binary {
-    let port = free_port();
-    let child = command(dir, master)
-        .args(["serve", "--config", "aigate.toml"])
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            "data",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(response) = common::client().get(format!("{url}/health")).send().await {
-            if response.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "binary did not become healthy");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    Binary { child, url }
+    binary::start(
+        command(dir, master),
+        Path::new("aigate.toml"),
+        Path::new("data"),
+    )
+    .await
 }
 
 impl Binary {
@@ -123,30 +91,6 @@ impl Binary {
             .await;
         assert_eq!(status, 200, "{body}");
         body["keys"].as_array().unwrap().clone()
-    }
-
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert_eq!(status.code(), Some(0), "clean shutdown");
-                return;
-            }
-            assert!(Instant::now() < deadline, "binary did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -288,7 +232,7 @@ async fn runtime_keys_are_sealed_on_disk_and_survive_restarts() {
     }
     let listed = gw.keys().await;
     assert!(!Value::from(listed.clone()).to_string().contains("sk-live"));
-    gw.terminate();
+    assert_eq!(gw.terminate(), 0, "clean shutdown");
 
     for secret in [KEY_USED, KEY_REMOVED, KEY_DISABLED] {
         assert_no_trace(&data, secret);
@@ -324,7 +268,7 @@ async fn runtime_keys_are_sealed_on_disk_and_survive_restarts() {
         assert_eq!(last_key(&upstream), KEY_USED);
     }
     assert_eq!(upstream.hits(), hits + 3);
-    gw.terminate();
+    assert_eq!(gw.terminate(), 0, "clean shutdown");
 
     // Without the master key: adding is refused by name, stored keys are
     // kept but cannot be used.
@@ -337,7 +281,7 @@ async fn runtime_keys_are_sealed_on_disk_and_survive_restarts() {
     let keys = gw.keys().await;
     assert!(keys.iter().all(|k| k["state"] == "locked"), "{keys:?}");
     assert_eq!(gw.chat().await, 503);
-    gw.terminate();
+    assert_eq!(gw.terminate(), 0, "clean shutdown");
     assert_no_trace(&data, KEY_USED);
 }
 
@@ -399,7 +343,7 @@ async fn the_cli_works_offline_and_through_the_running_server() {
     let (ok, text) = keys(None, Some(ADMIN), &remove);
     assert!(ok && text.contains(&id), "{text}");
     assert_eq!(gw.chat().await, 503, "removed through the API");
-    gw.terminate();
+    assert_eq!(gw.terminate(), 0, "clean shutdown");
 
     let (ok, text) = keys(None, None, &["list"]);
     assert!(ok && !text.contains(&id), "{text}");

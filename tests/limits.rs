@@ -44,13 +44,7 @@ async fn endpoint_rpm_refuses_with_retry_after_and_spares_the_upstream() {
         "the limited request must not reach the upstream"
     );
 
-    let mut response = common::client()
-        .get(format!("{}/v1/status", gw.url))
-        .insert_header(("authorization", "Bearer fk-test"))
-        .send()
-        .await
-        .unwrap();
-    let status = json_of(&response.body().await.unwrap());
+    let status = common::status_of(&gw.url, "fk-test").await;
     assert_eq!(status["endpoints"][0]["usage"]["rpm"], 3);
     assert_eq!(status["endpoints"][0]["usage"]["rpd"], 3);
     assert_eq!(status["endpoints"][0]["limits"]["rpm"], 3);

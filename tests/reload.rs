@@ -67,13 +67,7 @@ async fn new_limits_and_endpoints_apply_and_counters_carry_over() {
     assert_eq!(b.hits(), 1);
     assert_eq!(b.requests()[0].header("authorization"), Some("Bearer sk-b"));
 
-    let mut response = common::client()
-        .get(format!("{}/v1/status", gw.url))
-        .insert_header(("authorization", "Bearer fk-user"))
-        .send()
-        .await
-        .unwrap();
-    let status = json_of(&response.body().await.unwrap());
+    let status = common::status_of(&gw.url, "fk-user").await;
     assert_eq!(status["endpoints"][0]["id"], "a");
     assert_eq!(status["endpoints"][0]["usage"]["rpm"], 2);
     assert_eq!(status["endpoints"][0]["limits"]["rpm"], 2);

@@ -6,48 +6,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::binary::{self, Binary};
 use common::replies::openai_completion;
 use common::{chat, json_of, FakeUpstream, Reply};
 
-struct Binary {
-    child: Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(config: &Path, data_dir: &Path) -> Binary {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aigate"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(response) = common::client().get(format!("{url}/health")).send().await {
-            if response.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "binary did not become healthy");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    Binary { child, url }
+    binary::start(binary::command(), config, data_dir).await
 }
 
 impl Binary {
@@ -72,27 +39,6 @@ impl Binary {
             .await
             .unwrap();
         json_of(&response.body().await.unwrap())["endpoints"][0]["usage"].clone()
-    }
-
-    fn terminate(mut self) -> i32 {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "binary did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
     }
 }
 
@@ -198,11 +144,7 @@ async fn sighup_reloads_the_config_file_and_keeps_counters() {
     assert_eq!(gw.post("fk-later", "198.51.100.1").await, 401);
 
     write("\"fk-test\", \"fk-later\"", 3);
-    let status = Command::new("kill")
-        .args(["-HUP", &gw.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    gw.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while gw.post("fk-later", "198.51.100.1").await != 200 {
         assert!(

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod binary;
 pub mod fake_providers;
 pub mod fake_upstream;
 pub mod replies;
@@ -151,6 +152,18 @@ pub async fn post_json(
         .unwrap()
         .to_vec();
     (status, headers, body)
+}
+
+/// `GET /v1/status` with `key`: asserts 200 and returns the document.
+pub async fn status_of(gateway_url: &str, key: &str) -> Value {
+    let mut response = client()
+        .get(format!("{gateway_url}/v1/status"))
+        .insert_header(("authorization", format!("Bearer {key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    json_of(&response.body().await.unwrap())
 }
 
 pub fn json_of(body: &[u8]) -> Value {
