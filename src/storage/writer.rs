@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-
 use chrono::{DateTime, Utc};
 
 use super::usage_batch::{self, UsageLine};
