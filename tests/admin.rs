@@ -467,6 +467,79 @@ async fn blacklist_lists_and_unbans() {
     );
 }
 
+/// Lets the finishers run, hands the buffered records to disk as one batch
+/// and returns a time after them all (milliseconds, as records have).
+async fn close_batch(gw: &TestGateway) -> String {
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    gw.state.usage.flush().await.unwrap();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    time
+}
+
+async fn matched(gw: &TestGateway, query: &str) -> Vec<(String, String)> {
+    let (status, body) = admin(gw, Method::GET, &format!("/admin/api/usage?{query}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let client = r["client"].as_str().unwrap().to_string();
+            (client, r["model"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn usage_ranges_cut_across_batches() {
+    let gw = TestGateway::start(&config(""));
+    let (a, key_a) = create(&gw, json!({"name": "a"})).await;
+    let (b, key_b) = create(&gw, json!({"name": "b"})).await;
+    let (gpt, claude) = ("gpt-4o-mini", "claude-3-5-haiku-latest");
+    let mut cuts = Vec::new();
+    for batch in [
+        [(&key_a, gpt), (&key_b, claude)],
+        [(&key_a, claude), (&key_b, gpt)],
+        [(&key_b, gpt), (&key_a, gpt)],
+    ] {
+        for (key, model) in batch {
+            assert_eq!(chat_as(&gw, key, model, "count me").await.0, 200);
+        }
+        cuts.push(close_batch(&gw).await);
+    }
+    let pair = |user: &str, model: &str| (user.to_string(), model.to_string());
+    assert_eq!(matched(&gw, "").await.len(), 6);
+    assert_eq!(
+        matched(&gw, &format!("from={}&to={}", cuts[0], cuts[1])).await,
+        [pair(&a, claude), pair(&b, gpt)]
+    );
+    assert_eq!(
+        matched(&gw, &format!("from={}&user={b}", cuts[0])).await,
+        [pair(&b, gpt), pair(&b, gpt)]
+    );
+    assert_eq!(
+        matched(&gw, &format!("to={}&model=claude-*", cuts[1])).await,
+        [pair(&b, claude), pair(&a, claude)]
+    );
+    assert!(matched(&gw, &format!("from={}", cuts[2])).await.is_empty());
+    let (_, totals) = admin(
+        &gw,
+        Method::GET,
+        &format!("/admin/api/usage?from={}&limit=1", cuts[0]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            totals["matched"].clone(),
+            totals["totals"]["by_user"][&a]["requests"].clone()
+        ),
+        (json!(4), json!(2))
+    );
+}
+
 #[actix_web::test]
 async fn usage_is_filtered_and_totalled() {
     let gw = TestGateway::start(&config(""));

@@ -30,6 +30,29 @@ impl Binary {
             .as_u16()
     }
 
+    async fn chat(&self, key: &str, model: &str) -> u16 {
+        common::client()
+            .post(format!("{}/v1/chat/completions", self.url))
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .send_json(&chat(model, "x"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// `GET /admin/api/usage?{query}` with the admin key.
+    async fn usage(&self, query: &str) -> serde_json::Value {
+        let mut response = common::client()
+            .get(format!("{}/admin/api/usage?{query}", self.url))
+            .insert_header(("authorization", "Bearer ak-admin"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        json_of(&response.body().await.unwrap())
+    }
+
     async fn endpoint_usage(&self) -> serde_json::Value {
         let mut response = common::client()
             .get(format!("{}/v1/status", self.url))
@@ -157,6 +180,68 @@ async fn sighup_reloads_the_config_file_and_keeps_counters() {
     assert_eq!(gw.post("fk-test", "198.51.100.1").await, 429);
     assert_eq!(upstream.hits(), 3);
     assert_eq!(gw.terminate(), 0, "still running, stops cleanly");
+}
+
+/// A time between two batches of usage records (milliseconds, as records
+/// have), after the finishers of the requests so far have run.
+async fn between_batches() -> String {
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    time
+}
+
+#[actix_web::test]
+async fn usage_queries_read_batches_written_before_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aigate.toml");
+    std::fs::write(
+        &config,
+        r#"
+[server]
+workers = 1
+[auth]
+admin_keys = ["ak-admin"]
+client_keys = ["fk-test"]
+[limits]
+ip_requests = -1
+[log]
+level = "warn"
+[[endpoints]]
+id = "mock"
+provider = "mock"
+models = ["gpt-4o", "claude-3-5-haiku-latest"]
+"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let gw = start(&config, &data).await;
+    for model in ["gpt-4o", "claude-3-5-haiku-latest"] {
+        assert_eq!(gw.chat("fk-test", model).await, 200);
+    }
+    // The admin query hands the buffer over: the next records are a new batch.
+    assert_eq!(gw.usage("").await["matched"], 2);
+    let cut = between_batches().await;
+    for model in ["gpt-4o", "gpt-4o", "claude-3-5-haiku-latest"] {
+        assert_eq!(gw.chat("fk-test", model).await, 200);
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    // The last batch is still buffered: SIGTERM writes it.
+    assert_eq!(gw.terminate(), 0);
+
+    let gw = start(&config, &data).await;
+    assert_eq!(gw.chat("fk-test", "gpt-4o").await, 200);
+    let all = gw.usage("").await;
+    assert_eq!(all["matched"], 6, "{all}");
+    let user = all["records"][0]["client"].as_str().unwrap().to_string();
+    assert_eq!(gw.usage(&format!("to={cut}")).await["matched"], 2);
+    let late_gpt = gw
+        .usage(&format!("from={cut}&model=gpt-*&user={user}"))
+        .await;
+    assert_eq!(late_gpt["matched"], 3, "{late_gpt}");
+    assert_eq!(late_gpt["totals"]["by_endpoint"]["mock"]["requests"], 3);
+    assert_eq!(gw.usage("model=claude-*").await["matched"], 2);
+    assert_eq!(gw.terminate(), 0);
 }
 
 #[test]

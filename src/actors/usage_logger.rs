@@ -8,6 +8,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::error::GatewayError;
+use crate::storage::usage_batch::UsageLine;
 use crate::storage::writer::{AppendUsage, DiskWriter};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -110,11 +111,10 @@ impl UsageLogger {
         }
         let records = std::mem::take(&mut self.buffer)
             .into_iter()
-            .map(|r| {
-                let key = format!("{}/{}", r.time, r.request_id).into_bytes();
-                let day = r.time.get(..10).unwrap_or("unknown").to_string();
-                let line = serde_json::to_string(&r).unwrap_or_default();
-                (key, line, day)
+            .map(|r| UsageLine {
+                json: serde_json::to_string(&r).unwrap_or_default(),
+                time: r.time,
+                request_id: r.request_id,
             })
             .collect();
         Some(AppendUsage { records })

@@ -2,17 +2,20 @@
 //! range, with totals per user, per endpoint and overall. The records come
 //! from the usage tree through the DiskWriter (sled reads block, so never on
 //! a worker), after the UsageLogger has handed over what it buffers, so a
-//! request that just finished is counted.
+//! request that just finished is counted. The tree holds batches, so the
+//! DiskWriter returns the batches around the time range and the exact range
+//! is applied here, to each record's own time.
 
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
 use super::error::AdminError;
 use crate::state::AppState;
+use crate::storage::usage_batch::time_key;
 use crate::storage::writer::QueryUsage;
 use crate::users::model::{glob_matches, Totals};
 
@@ -93,10 +96,44 @@ pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, AdminError> 
     })
 }
 
-/// The usage-tree key a time sorts at (keys are `{time}/{request_id}`).
-fn key_bound(time: DateTime<Utc>) -> Vec<u8> {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-        .into_bytes()
+/// `[from, to)` as record times (RFC 3339, UTC, milliseconds: they compare
+/// as text); `None` leaves that side open.
+#[derive(Debug, Default)]
+pub struct TimeRange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl TimeRange {
+    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Self {
+        TimeRange {
+            from: from.map(time_key),
+            to: to.map(time_key),
+        }
+    }
+
+    fn contains(&self, time: &str) -> bool {
+        self.from.as_deref().is_none_or(|from| time >= from)
+            && self.to.as_deref().is_none_or(|to| time < to)
+    }
+}
+
+/// The stored records that parse and lie in `range`, oldest first.
+pub fn rows_in_range(values: Vec<Vec<u8>>, range: &TimeRange) -> Vec<UsageRow> {
+    let mut rows: Vec<UsageRow> = values
+        .into_iter()
+        .filter_map(|v| match serde_json::from_slice::<UsageRow>(&v) {
+            Ok(row) => Some(row),
+            Err(e) => {
+                log::warn!("unreadable usage record skipped: {e}");
+                None
+            }
+        })
+        .filter(|row| range.contains(&row.time))
+        .collect();
+    // Batches may overlap in time by a little; the report wants time order.
+    rows.sort_by(|a, b| a.time.cmp(&b.time));
+    rows
 }
 
 fn add(totals: &mut Totals, row: &UsageRow) {
@@ -168,22 +205,11 @@ pub async fn query(
     state.usage.flush().await?;
     let values = state
         .writer
-        .send(QueryUsage {
-            from: from.map(key_bound),
-            to: to.map(key_bound),
-        })
+        .send(QueryUsage { from, to })
         .await
         .map_err(|e| AdminError::Internal(format!("DiskWriter is unavailable: {e}")))??;
-    let rows = values
-        .into_iter()
-        .filter_map(|v| match serde_json::from_slice::<UsageRow>(&v) {
-            Ok(row) => Some(row),
-            Err(e) => {
-                log::warn!("unreadable usage record skipped: {e}");
-                None
-            }
-        });
-    Ok(HttpResponse::Ok().json(report(&query, rows)))
+    let rows = rows_in_range(values, &TimeRange::new(from, to));
+    Ok(HttpResponse::Ok().json(report(&query, rows.into_iter())))
 }
 
 #[cfg(test)]
@@ -205,9 +231,34 @@ mod tests {
         let a = parse_time("from", "1700000000").unwrap();
         let b = parse_time("from", "2023-11-14T22:13:20Z").unwrap();
         assert_eq!(a, b);
-        assert_eq!(key_bound(a), b"2023-11-14T22:13:20.000Z".to_vec());
+        assert_eq!(time_key(a), "2023-11-14T22:13:20.000Z");
         let e = parse_time("to", "yesterday").unwrap_err();
         assert!(e.to_string().starts_with("to: expected"), "{e}");
+    }
+
+    #[test]
+    fn rows_are_cut_to_the_range_and_put_in_time_order() {
+        let value =
+            |time: &str| serde_json::to_vec(&json!({"time": time, "request_id": time})).unwrap();
+        let values = vec![
+            value("2025-01-31T12:00:09.000Z"),
+            value("2025-01-31T11:59:59.999Z"),
+            value("2025-01-31T12:00:01.000Z"),
+            b"not json".to_vec(),
+            value("2025-01-31T12:00:10.000Z"),
+        ];
+        let range = TimeRange::new(
+            Some(parse_time("from", "2025-01-31T12:00:00Z").unwrap()),
+            Some(parse_time("to", "2025-01-31T12:00:10Z").unwrap()),
+        );
+        let times: Vec<String> = rows_in_range(values, &range)
+            .into_iter()
+            .map(|r| r.time)
+            .collect();
+        assert_eq!(
+            times,
+            ["2025-01-31T12:00:01.000Z", "2025-01-31T12:00:09.000Z"]
+        );
     }
 
     #[test]

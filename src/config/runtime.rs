@@ -24,10 +24,20 @@ pub struct Config {
     /// `[pricing]`: over the built-in prices, under an endpoint's own.
     pub pricing: crate::pricing::PriceTable,
     pub endpoints: Vec<EndpointConfig>,
+    /// `endpoints` grouped for routing; built with them (not part of the
+    /// TOML). Code that changes `endpoints` calls [`Config::reindex`].
+    pub route_index: crate::pipeline::route_index::RouteIndex,
     /// The file the config was read from, if any.
     pub source: Option<PathBuf>,
     /// What the command line set; a reload applies them again.
     pub overrides: super::CliOverrides,
+}
+
+impl Config {
+    /// Rebuilds [`Config::route_index`] after `endpoints` changed.
+    pub fn reindex(&mut self) {
+        self.route_index = crate::pipeline::route_index::RouteIndex::build(&self.endpoints);
+    }
 }
 
 #[derive(Debug, Clone)]

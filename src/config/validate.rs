@@ -43,6 +43,7 @@ pub(crate) fn validate(
         users: super::users::validate(&raw.users)?,
         storage: super::storage::validate(&raw.storage, env)?,
         pricing: super::pricing::validate("pricing", &raw.pricing)?,
+        route_index: crate::pipeline::route_index::RouteIndex::build(&endpoints),
         endpoints,
         source,
         overrides: Default::default(),

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod local;
 pub mod relay;
 pub mod route;
+pub mod route_index;
 pub mod select;
 pub mod send;
 pub mod transform;

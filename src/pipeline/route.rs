@@ -1,9 +1,13 @@
 //! Step 3, route: which endpoints may serve this request. By Host first (an
 //! endpoint with `hosts` is reserved for them), then by route prefix, then by
-//! the client's dialect, then by model.
+//! the client's dialect, then by model. The rules are written once, as a
+//! scan ([`scan`]); requests are answered from the config's
+//! [`RouteIndex`](super::route_index::RouteIndex), which gives the same
+//! endpoints in the same order without looking at the others.
 
+use super::route_index::merge;
 use crate::api::Dialect;
-use crate::config::{Config, EndpointConfig, Limit};
+use crate::config::{Config, EndpointConfig, Limit, ProviderKind};
 use crate::error::GatewayError;
 use crate::providers;
 
@@ -37,17 +41,23 @@ pub struct ApiCall {
 
 /// Locates `path` (prefixed or not); `None` if it is not an API path.
 pub fn classify(path: &str, config: &Config) -> Option<ApiCall> {
+    let strip = |prefix: &str| {
+        let rest = path.strip_prefix(prefix)?;
+        rest.starts_with("/v1/")
+            .then(|| (Some(prefix.to_string()), rest))
+    };
     let (prefix, api_path) = match path.starts_with("/v1/") {
         true => (None, path),
+        false if config.route_index.fits(&config.endpoints) => config
+            .route_index
+            .prefixes()
+            .iter()
+            .find_map(|prefix| strip(prefix))?,
         false => config
             .endpoints
             .iter()
             .filter_map(|e| e.route_prefix.as_deref())
-            .find_map(|prefix| {
-                let rest = path.strip_prefix(prefix)?;
-                rest.starts_with("/v1/")
-                    .then(|| (Some(prefix.to_string()), rest))
-            })?,
+            .find_map(strip)?,
     };
     let (kind, dialect) = match api_path.trim_end_matches('/') {
         "/v1/chat/completions" => (CallKind::ChatCompletions, Dialect::OpenAi),
@@ -74,12 +84,110 @@ pub fn is_open(endpoint: &EndpointConfig) -> bool {
     endpoint.enabled && endpoint.rpm != Limit::Max(0) && endpoint.rpd != Limit::Max(0)
 }
 
+/// What an endpoint's provider kind must do for a call: the HTTP API and the
+/// Realtime API route alike but for this.
+#[derive(Clone, Copy)]
+pub struct Fit {
+    /// Whether an endpoint of this kind can take the call at all.
+    pub takes: fn(ProviderKind, CallKind) -> bool,
+    /// Whether it speaks the client's dialect (see [`scan`]).
+    pub native: fn(ProviderKind, Dialect) -> bool,
+}
+
+/// The HTTP API: the kinds that serve the operation; the mock speaks both
+/// dialects.
+pub const HTTP: Fit = Fit {
+    takes: providers::serves,
+    native: speaks,
+};
+
+fn speaks(kind: ProviderKind, dialect: Dialect) -> bool {
+    kind == ProviderKind::Mock || providers::native_dialect(kind) == Some(dialect)
+}
+
 /// Indexes of the endpoints that may serve `call` for `model`.
 pub fn candidates(
     config: &Config,
     call: &ApiCall,
     host: &str,
     model: Option<&str>,
+) -> Result<Vec<usize>, GatewayError> {
+    candidates_for(config, call, host, model, HTTP)
+}
+
+/// [`candidates`] for any [`Fit`], from the config's route index: what
+/// [`scan`] would answer, in the same order.
+pub fn candidates_for(
+    config: &Config,
+    call: &ApiCall,
+    host: &str,
+    model: Option<&str>,
+    fit: Fit,
+) -> Result<Vec<usize>, GatewayError> {
+    let index = &config.route_index;
+    if !index.fits(&config.endpoints) {
+        return scan(config, call, host, model, fit);
+    }
+    let endpoint = |i: usize| config.endpoints.get(i);
+    let takes = |i: &usize| endpoint(*i).is_some_and(|e| (fit.takes)(e.provider, call.kind));
+    if index.reserves_hosts() {
+        let reserved = index.reserved_for(&host.to_ascii_lowercase());
+        if !reserved.is_empty() {
+            let reachable = reserved
+                .into_iter()
+                .filter(|&i| endpoint(i).is_some_and(|e| in_prefix(e, call) && is_open(e)))
+                .filter(takes)
+                .collect();
+            return serve(config, call, reachable, model, fit);
+        }
+    }
+    let Some(scope) = index.unreserved(call.prefix.as_deref()) else {
+        return serve(config, call, Vec::new(), model, fit);
+    };
+    let reachable = || scope.open.iter().copied().filter(takes).collect();
+    let Some(model) = model else {
+        return serve(config, call, reachable(), None, fit);
+    };
+    let listing: Vec<usize> = scope
+        .listing
+        .get(model)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .copied()
+        .filter(takes)
+        .collect();
+    let any_native = scope
+        .kinds
+        .iter()
+        .any(|&k| (fit.takes)(k, call.kind) && (fit.native)(k, call.dialect));
+    let catch_all: Vec<usize> = scope
+        .catch_all
+        .iter()
+        .copied()
+        .filter(takes)
+        .filter(|&i| {
+            !any_native || endpoint(i).is_some_and(|e| (fit.native)(e.provider, call.dialect))
+        })
+        .collect();
+    let serving = merge(&listing, &catch_all);
+    match serving.is_empty() {
+        false => Ok(serving),
+        true => Err(model_not_found(config, model, &reachable())),
+    }
+}
+
+fn in_prefix(endpoint: &EndpointConfig, call: &ApiCall) -> bool {
+    call.prefix.is_none() || endpoint.route_prefix == call.prefix
+}
+
+/// The routing rules over every endpoint, one by one: what the index must
+/// agree with, and the answer when it does not fit the endpoint list.
+pub fn scan(
+    config: &Config,
+    call: &ApiCall,
+    host: &str,
+    model: Option<&str>,
+    fit: Fit,
 ) -> Result<Vec<usize>, GatewayError> {
     let host = host.to_ascii_lowercase();
     let by_host = config.endpoints.iter().any(|e| host_matches(e, &host));
@@ -91,10 +199,21 @@ pub fn candidates(
             true => host_matches(e, &host),
             false => e.hosts.is_empty(),
         })
-        .filter(|(_, e)| call.prefix.is_none() || e.route_prefix == call.prefix)
-        .filter(|(_, e)| is_open(e) && providers::serves(e.provider, call.kind))
+        .filter(|(_, e)| in_prefix(e, call))
+        .filter(|(_, e)| is_open(e) && (fit.takes)(e.provider, call.kind))
         .map(|(i, _)| i)
         .collect();
+    serve(config, call, reachable, model, fit)
+}
+
+/// Which of the `reachable` endpoints serve `model`.
+fn serve(
+    config: &Config,
+    call: &ApiCall,
+    reachable: Vec<usize>,
+    model: Option<&str>,
+    fit: Fit,
+) -> Result<Vec<usize>, GatewayError> {
     let Some(model) = model else {
         if call.kind.needs_model() {
             return Err(GatewayError::ModelMissing);
@@ -104,13 +223,17 @@ pub fn candidates(
             false => Ok(reachable),
         };
     };
-    let serving = serving(config, call, &reachable, model);
+    let serving = serving(config, call, &reachable, model, fit);
     match serving.is_empty() {
         false => Ok(serving),
-        true => Err(GatewayError::ModelNotFound {
-            model: model.to_string(),
-            available: available_models(reachable.iter().map(|&i| &config.endpoints[i])),
-        }),
+        true => Err(model_not_found(config, model, &reachable)),
+    }
+}
+
+fn model_not_found(config: &Config, model: &str, reachable: &[usize]) -> GatewayError {
+    GatewayError::ModelNotFound {
+        model: model.to_string(),
+        available: available_models(reachable.iter().filter_map(|&i| config.endpoints.get(i))),
     }
 }
 
@@ -120,19 +243,27 @@ pub fn candidates(
 /// endpoint speaks the client's dialect at all. So an Anthropic client
 /// asking for `claude-…` does not land on a catch-all OpenAI endpoint while
 /// an Anthropic one exists, and a lone Gemini endpoint still takes anything.
-fn serving(config: &Config, call: &ApiCall, reachable: &[usize], model: &str) -> Vec<usize> {
-    let native = |e: &EndpointConfig| {
-        e.provider == crate::config::ProviderKind::Mock
-            || providers::native_dialect(e.provider) == Some(call.dialect)
-    };
-    let any_native = reachable.iter().any(|&i| native(&config.endpoints[i]));
+fn serving(
+    config: &Config,
+    call: &ApiCall,
+    reachable: &[usize],
+    model: &str,
+    fit: Fit,
+) -> Vec<usize> {
+    let native = |e: &EndpointConfig| (fit.native)(e.provider, call.dialect);
+    let any_native = reachable
+        .iter()
+        .filter_map(|&i| config.endpoints.get(i))
+        .any(native);
     reachable
         .iter()
         .copied()
         .filter(|&i| {
-            let e = &config.endpoints[i];
-            let lists = e.models.iter().any(|m| m == model) || e.model_mapping.contains_key(model);
-            lists || (e.models.is_empty() && (native(e) || !any_native))
+            config.endpoints.get(i).is_some_and(|e| {
+                let lists =
+                    e.models.iter().any(|m| m == model) || e.model_mapping.contains_key(model);
+                lists || (e.models.is_empty() && (native(e) || !any_native))
+            })
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use super::error::RealtimeError;
 use super::record::SessionLog;
 use super::upstream::{self, Dial, Refusal, UpstreamSocket};
 use crate::actors::key_pool::{KeyLease, KeyOutcome, KeyPoolHandle, DEFAULT_COOLDOWN};
-use crate::config::{Config, EndpointConfig, Secret};
+use crate::config::{Config, Secret};
 use crate::error::{GatewayError, LimitScope};
 use crate::pipeline::route::{self, ApiCall};
 use crate::pipeline::select::{self, NoCapacity};
@@ -36,11 +36,6 @@ pub struct Dialed {
     pub lease: Option<KeyLease>,
 }
 
-fn host_matches(endpoint: &EndpointConfig, host: &str) -> bool {
-    let bare = host.split(':').next().unwrap_or(host);
-    endpoint.hosts.iter().any(|h| h == host || h == bare)
-}
-
 /// Endpoints that may serve a realtime session for `model`: the HTTP routing
 /// rules (Host, then route prefix, then model), over the kinds that have a
 /// Realtime API rather than the kinds that speak the client's dialect.
@@ -50,33 +45,15 @@ pub fn candidates(
     host: &str,
     model: &str,
 ) -> Result<Vec<usize>, GatewayError> {
-    let host = host.to_ascii_lowercase();
-    let by_host = config.endpoints.iter().any(|e| host_matches(e, &host));
-    let reachable: Vec<usize> = config
-        .endpoints
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| match by_host {
-            true => host_matches(e, &host),
-            false => e.hosts.is_empty(),
-        })
-        .filter(|(_, e)| call.prefix.is_none() || e.route_prefix == call.prefix)
-        .filter(|(_, e)| route::is_open(e) && upstream::has_realtime(e.provider))
-        .map(|(i, _)| i)
-        .collect();
-    let serving: Vec<usize> = reachable
-        .iter()
-        .copied()
-        .filter(|&i| config.endpoints[i].serves(model))
-        .collect();
-    match serving.is_empty() {
-        false => Ok(serving),
-        true => Err(GatewayError::ModelNotFound {
-            model: model.to_string(),
-            available: route::available_models(reachable.iter().map(|&i| &config.endpoints[i])),
-        }),
-    }
+    route::candidates_for(config, call, host, Some(model), REALTIME)
 }
+
+/// Realtime sessions: kinds with a Realtime API; an endpoint that takes any
+/// model serves any model (no dialect to translate).
+pub const REALTIME: route::Fit = route::Fit {
+    takes: |kind, _| upstream::has_realtime(kind),
+    native: |_, _| true,
+};
 
 /// The last refusal, for the answer when no attempt is left.
 enum Failure {
@@ -336,6 +313,7 @@ mod tests {
     fn unknown_model_lists_what_exists() {
         let mut c = config();
         c.endpoints.retain(|e| e.id == "oa" || e.id == "claude");
+        c.reindex();
         let plain = call("/v1/realtime", &c);
         match candidates(&c, &plain, "localhost", "nope") {
             Err(GatewayError::ModelNotFound { available, .. }) => {

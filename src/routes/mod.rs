@@ -5,7 +5,8 @@ mod health;
 mod models;
 mod status;
 
-use actix_web::{web, HttpRequest};
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::Dialect;
 use crate::error::GatewayError;
@@ -18,10 +19,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/status", web::get().to(status::status))
         .route("/v1/models", web::get().to(models::list_models))
         .route("/v1/realtime", web::get().to(realtime::handle))
-        .route("/{prefix:.+}/v1/realtime", web::get().to(realtime::handle))
         .configure(crate::admin::configure)
         // Everything else: /v1/* and /{route_prefix}/v1/*, any method.
-        .default_service(web::to(pipeline::handle));
+        .default_service(web::to(unnamed));
+}
+
+/// The paths the table does not name: proxied, except a GET of
+/// `/{route_prefix}/v1/realtime`, a Realtime session. Told apart by the
+/// path's end rather than by a `/{prefix:.+}/v1/realtime` route, which actix
+/// would match with a regex against every proxied request.
+async fn unnamed(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    http: web::Data<awc::Client>,
+) -> HttpResponse {
+    if req.method() == Method::GET && req.path().ends_with("/v1/realtime") {
+        return realtime::handle(req, payload, state).await;
+    }
+    pipeline::handle(req, payload, state, http).await
 }
 
 /// Guard and auth for the gateway's own endpoints; errors count against the

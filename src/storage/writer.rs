@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 
+use super::usage_batch::{self, UsageLine};
 use super::{StateStore, StorageError, StoreOp, Tree};
 
 // ---- messages ----
@@ -21,11 +23,12 @@ pub struct WriteBatch {
     pub ops: Vec<StoreOp>,
 }
 
-/// Append usage records: each is (sled key, JSON line, day "YYYY-MM-DD").
+/// Append usage records to the day's JSONL file and store them as one
+/// batch (see [`usage_batch`]).
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]
 pub struct AppendUsage {
-    pub records: Vec<(Vec<u8>, String, String)>,
+    pub records: Vec<UsageLine>,
 }
 
 /// Make everything written so far durable.
@@ -94,32 +97,39 @@ impl Handler<WriteBatch> for DiskWriter {
     }
 }
 
-/// Stores the records in the usage tree and appends their lines to the day's
-/// JSONL file (grouped so a batch crossing midnight lands in both files).
+/// Appends the records' lines to the day's JSONL file (grouped so a batch
+/// crossing midnight lands in both files), then stores them in the usage
+/// tree as one value (more only if their times spread wide).
 impl Handler<AppendUsage> for DiskWriter {
     type Result = Result<(), StorageError>;
     fn handle(&mut self, msg: AppendUsage, _: &mut Self::Context) -> Self::Result {
-        let mut ops = Vec::with_capacity(msg.records.len());
         let mut pending = String::new();
-        let mut pending_day: Option<String> = None;
-        for (key, line, day) in msg.records {
-            if pending_day.as_deref() != Some(day.as_str()) {
+        let mut pending_day: Option<&str> = None;
+        for record in &msg.records {
+            let day = record.day();
+            if pending_day != Some(day) {
                 if let Some(previous) = pending_day.take() {
-                    self.usage_file(&previous)?
+                    self.usage_file(previous)?
                         .write_all(pending.as_bytes())
                         .map_err(io)?;
                     pending.clear();
                 }
                 pending_day = Some(day);
             }
-            pending.push_str(&line);
+            pending.push_str(&record.json);
             pending.push('\n');
-            ops.push(StoreOp::Put(key, line.into_bytes()));
         }
         if let Some(day) = pending_day {
-            self.usage_file(&day)?
+            self.usage_file(day)?
                 .write_all(pending.as_bytes())
                 .map_err(io)?;
+        }
+        let ops = usage_batch::encode(&msg.records)
+            .into_iter()
+            .map(|(key, value)| StoreOp::Put(key, value))
+            .collect::<Vec<_>>();
+        if ops.is_empty() {
+            return Ok(());
         }
         self.store.apply(Tree::Usage, ops)
     }
@@ -145,31 +155,40 @@ impl Handler<Ping> for DiskWriter {
     }
 }
 
-/// Usage records (their JSON values) whose keys lie in `[from, to)`, oldest
-/// first; `None` leaves that side open. Keys start with the record's RFC 3339
-/// time, so the bounds are times formatted the same way. For the admin API.
+/// Usage records (one JSON value each), oldest first: every record whose
+/// time lies in `[from, to)` (`None`: open on that side), and possibly a few
+/// within [`usage_batch::MAX_BATCH_SPAN`] outside it, which the caller
+/// filters out by the record's own time. For the admin API.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Vec<u8>>, StorageError>")]
 pub struct QueryUsage {
-    pub from: Option<Vec<u8>>,
-    pub to: Option<Vec<u8>>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
 }
 
-/// Reads the usage tree and keeps the keys in range.
-// The store trait has no range scan yet, so this reads the tree and filters.
+/// Reads only the batches that can hold records in range: those keyed from
+/// one batch span before `from` up to `to`.
 impl Handler<QueryUsage> for DiskWriter {
     type Result = Result<Vec<Vec<u8>>, StorageError>;
     fn handle(&mut self, msg: QueryUsage, _: &mut Self::Context) -> Self::Result {
-        let in_range = |key: &[u8]| {
-            msg.from.as_deref().is_none_or(|from| key >= from)
-                && msg.to.as_deref().is_none_or(|to| key < to)
-        };
-        Ok(self
-            .store
-            .load_all(Tree::Usage)?
-            .into_iter()
-            .filter(|(key, _)| in_range(key))
-            .map(|(_, value)| value)
-            .collect())
+        let from = msg.from.map(usage_batch::scan_start);
+        let to = msg.to.map(usage_batch::time_key);
+        let batches = self.store.load_range(
+            Tree::Usage,
+            from.as_deref().map(str::as_bytes),
+            to.as_deref().map(str::as_bytes),
+        )?;
+        let mut records = Vec::new();
+        for (key, value) in &batches {
+            match usage_batch::decode(value) {
+                Ok(lines) => records.extend(lines.into_iter().map(<[u8]>::to_vec)),
+                Err(e) => log::warn!("usage batch {} skipped: {e}", String::from_utf8_lossy(key)),
+            }
+        }
+        Ok(records)
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
