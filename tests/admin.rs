@@ -738,3 +738,18 @@ async fn cli_adds_users_offline_and_lists_them_through_the_running_server() {
     let (ok, _, err) = aigate(online(&["users", "list"]), work.path(), Some("fk-user")).await;
     assert!(!ok && err.contains("403"), "{err}");
 }
+
+#[actix_web::test]
+async fn unknown_admin_paths_and_methods_get_admin_errors() {
+    let gw = TestGateway::start(&config(""));
+    let (status, body) = admin(&gw, Method::GET, "/admin/api/nothing-here", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_route"))
+    );
+    let (status, body) = admin(&gw, Method::PUT, "/admin/api/keys", None).await;
+    assert_eq!(status, 405, "{body}");
+    let (status, _) = admin(&gw, Method::GET, "/admin/api/keys", None).await;
+    assert_eq!(status, 200);
+    gw.stop().await;
+}

@@ -97,6 +97,16 @@ impl ResponseError for AdminError {
     }
 }
 
+/// A path under the admin prefix that is no admin route.
+pub async fn unknown_route(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, AdminError> {
+    Err(AdminError::NotFound {
+        code: "unknown_route",
+        message: format!("No admin route {} {}.", req.method(), req.path()),
+    })
+}
+
 /// Wrong method on an admin path.
 pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, AdminError> {
     Err(AdminError::MethodNotAllowed)

@@ -20,20 +20,13 @@ use crate::config::Secret;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/api/keys", web::get().to(list))
-        .route("/admin/api/keys", web::post().to(add))
-        .route(
-            "/admin/api/keys/{endpoint}/{key_id}",
-            web::delete().to(remove),
-        )
-        .route(
-            "/admin/api/keys/{endpoint}/{key_id}/disable",
-            web::post().to(disable),
-        )
-        .route(
-            "/admin/api/keys/{endpoint}/{key_id}/enable",
-            web::post().to(enable),
-        );
+    let resource = |path: &str| {
+        web::resource(path.to_string()).default_service(web::to(super::error::method_not_allowed))
+    };
+    cfg.service(resource("/keys").get(list).post(add))
+        .service(resource("/keys/{endpoint}/{key_id}").delete(remove))
+        .service(resource("/keys/{endpoint}/{key_id}/disable").post(disable))
+        .service(resource("/keys/{endpoint}/{key_id}/enable").post(enable));
 }
 
 /// The body of `POST /admin/api/keys`. No `Debug`: it holds the key.

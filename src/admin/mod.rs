@@ -86,20 +86,31 @@ pub fn routes() -> Vec<AdminRoute> {
     ]
 }
 
+/// Where the admin API lives.
+pub const API_PREFIX: &str = "/admin/api";
+
 /// Registers the admin API; must come before the proxy's default service.
+/// One scope: its static prefix is all a proxied request is compared with,
+/// so the parametrised admin paths cost it no regex match.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    keys::configure(cfg);
     let routes = routes();
     let mut paths: Vec<&'static str> = routes.iter().map(|r| r.path).collect();
     paths.dedup();
+    let mut scope = web::scope(API_PREFIX)
+        .configure(keys::configure)
+        .default_service(web::to(error::unknown_route));
     for path in paths {
+        let relative = path.strip_prefix(API_PREFIX).unwrap_or(path);
         let resource = routes
             .iter()
             .filter(|r| r.path == path)
-            .fold(web::resource(path), |resource, r| resource.route((r.to)()))
+            .fold(web::resource(relative), |resource, r| {
+                resource.route((r.to)())
+            })
             .default_service(web::to(error::method_not_allowed));
-        cfg.service(resource);
+        scope = scope.service(resource);
     }
+    cfg.service(scope);
 }
 
 /// A JSON body into `T`, strictly: errors name the field (`quotas[0].period:
