@@ -83,14 +83,15 @@ impl AppState {
         let blacklist =
             BlacklistHandle::start(config.limits.clone(), &bans, writer.clone(), redis.as_ref());
         let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
-        let users = UsersHandle(
+        let users = UsersHandle::start(
             Users::new(
                 &stored_users,
                 &config_users(&config),
                 user_settings(&config),
                 Some(writer.clone()),
-            )
-            .start(),
+            ),
+            redis.as_ref(),
+            &config,
         );
 
         let latency_us = config.endpoints.iter().map(|_| AtomicU64::new(0)).collect();
