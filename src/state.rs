@@ -71,15 +71,13 @@ impl AppState {
             .iter()
             .map(|e| RateLimiterHandle::start(e, &counters, writer.clone(), redis.as_ref()))
             .collect();
-        let key_pool = KeyPoolHandle(
-            KeyPool::restore(
-                &config.endpoints,
-                &stored_keys,
-                vault.clone(),
-                Some(writer.clone()),
-            )
-            .start(),
-        );
+        let key_pool = KeyPool::restore(
+            &config.endpoints,
+            &stored_keys,
+            vault.clone(),
+            Some(writer.clone()),
+        )
+        .start_sharing(redis.as_ref());
         let blacklist =
             BlacklistHandle::start(config.limits.clone(), &bans, writer.clone(), redis.as_ref());
         let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
