@@ -342,3 +342,7 @@ fn spawn_detached(task: impl Future<Output = ()> + Send + 'static) {
         runtime.spawn(task);
     }
 }
+
+#[cfg(test)]
+#[path = "shared_tests.rs"]
+mod tests;
