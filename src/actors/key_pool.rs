@@ -12,11 +12,14 @@
 //! - `manage.rs`: the admin messages (add, remove, disable, list, persist).
 //! - `reconfigure.rs`: a new endpoint list after a config reload.
 //! - `stored.rs`: the on-disk record of a runtime key.
+//! - `shared_cooldowns.rs`: 429 cooldowns announced to and from the other
+//!   instances through Redis.
 
 mod manage;
 mod pooled;
 mod reconfigure;
 mod restore;
+mod shared_cooldowns;
 mod stored;
 #[cfg(test)]
 mod tests;
@@ -38,6 +41,7 @@ pub use manage::{
     AddKey, AddedKey, KeyAdminError, KeyInfo, ListKeys, PersistKeys, RemoveKey, SetKeyDisabled,
 };
 pub use reconfigure::Reconfigure;
+pub use shared_cooldowns::ApplyCooldown;
 pub use stored::{key_id_of, RecordError, StoredKey, KEY_FORMAT_VERSION};
 
 /// Cooldown when a 429 carries no usable Retry-After.
@@ -145,6 +149,8 @@ pub struct KeyPool {
     parked: Vec<ParkedKey>,
     /// Runtime keys whose spending changed since the last write.
     dirty: BTreeSet<(String, String)>,
+    /// Where 429 cooldowns are announced to the other instances.
+    shared_cooldowns: Option<crate::storage::redis::cooldowns::SharedCooldowns>,
 }
 
 impl KeyPool {
@@ -156,6 +162,7 @@ impl KeyPool {
             writer: None,
             parked: Vec::new(),
             dirty: BTreeSet::new(),
+            shared_cooldowns: None,
         }
     }
 
@@ -296,6 +303,7 @@ impl Handler<ReportOutcome> for KeyPool {
                     until_wall: SystemTime::now() + wait,
                 };
                 key.last_error = Some("429 rate limited".into());
+                self.announce_cooldown(e, k, wait);
             }
             KeyOutcome::Revoked { status } => {
                 log::warn!("key {} revoked after upstream answered {status}", key.hint);

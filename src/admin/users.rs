@@ -11,9 +11,7 @@ use super::auth::Admin;
 use super::error::AdminError;
 use super::parse_body;
 use crate::state::AppState;
-use crate::users::actor::{
-    Create, Delete, Get, List, NewUser, ResetQuota, Rotate, Update, UserPatch,
-};
+use crate::users::actor::{Create, Delete, Get, List, NewUser, Rotate, Update, UserPatch};
 use crate::users::view::UserView;
 
 #[derive(Serialize)]
@@ -43,7 +41,10 @@ fn with_key(mut view: UserView, key: String, created: bool) -> HttpResponse {
 
 /// `GET /admin/api/users`: every user, by id.
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Answer {
-    let data = state.users.send(List).await?;
+    let mut data = Vec::new();
+    for view in state.users.send(List).await? {
+        data.push(state.users.with_shared_usage(view).await);
+    }
     Ok(HttpResponse::Ok().json(UserList { data }))
 }
 
@@ -58,6 +59,7 @@ pub async fn create(admin: Admin, state: web::Data<AppState>, body: web::Bytes) 
 /// `GET /admin/api/users/{id}`.
 pub async fn get(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     let view = state.users.send(Get(id.into_inner())).await??;
+    let view = state.users.with_shared_usage(view).await;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -71,6 +73,7 @@ pub async fn update(
     let patch: UserPatch = parse_body(&body)?;
     let id = id.into_inner();
     let view = state.users.send(Update { id, patch }).await??;
+    let view = state.users.with_shared_usage(view).await;
     log::info!("admin {}: updated user {}", admin.user_id, view.id);
     Ok(HttpResponse::Ok().json(view))
 }
@@ -117,6 +120,6 @@ pub async fn rotate(admin: Admin, state: web::Data<AppState>, id: web::Path<Stri
 
 /// `POST /admin/api/users/{id}/reset-quota`: every quota starts over.
 pub async fn reset_quota(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let view = state.users.send(ResetQuota(id.into_inner())).await??;
+    let view = state.users.reset_quota(id.into_inner()).await??;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -56,6 +56,10 @@ pub enum GatewayError {
     /// dialect, with the upstream's status.
     #[error("{message}")]
     Upstream { status: u16, message: String },
+    /// Redis holds the per-user limits and does not answer, and
+    /// `on_redis_down_quotas` is fail_closed.
+    #[error("Your key's limits cannot be checked right now (the gateway's shared store does not answer); retry in a moment.")]
+    LimitsUnavailable,
     #[error("Internal gateway error: {0}")]
     Internal(String),
 }
@@ -115,6 +119,9 @@ impl GatewayError {
         match self {
             GatewayError::RateLimited { retry_after, .. }
             | GatewayError::Banned { retry_after } => Some(*retry_after),
+            GatewayError::LimitsUnavailable => {
+                Some(crate::storage::redis::policy::RETRY_WHILE_DOWN)
+            }
             GatewayError::QuotaExceeded {
                 refresh_at: Some(at),
                 ..

@@ -19,7 +19,9 @@ impl GatewayError {
             }
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::NoUsableKey => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::NoUsableKey | GatewayError::LimitsUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -44,6 +46,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => (ErrorKind::TooLarge, "request_too_large"),
             GatewayError::RateLimited { .. } => (ErrorKind::RateLimit, "rate_limit_exceeded"),
             GatewayError::NoUsableKey => (ErrorKind::Overloaded, "no_upstream_key"),
+            GatewayError::LimitsUnavailable => (ErrorKind::Overloaded, "limits_unavailable"),
             GatewayError::UpstreamUnavailable { .. } => (ErrorKind::Upstream, "upstream_error"),
             GatewayError::UpstreamTimeout { .. } => (ErrorKind::Timeout, "upstream_timeout"),
             GatewayError::Forbidden { code, .. } => (ErrorKind::Permission, code),

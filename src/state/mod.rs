@@ -75,26 +75,25 @@ impl AppState {
             .iter()
             .map(|e| RateLimiterHandle::start(e, &counters, writer.clone(), redis.as_ref()))
             .collect();
-        let key_pool = KeyPoolHandle(
-            KeyPool::restore(
-                &config.endpoints,
-                &stored_keys,
-                vault.clone(),
-                Some(writer.clone()),
-            )
-            .start(),
-        );
+        let key_pool = KeyPool::restore(
+            &config.endpoints,
+            &stored_keys,
+            vault.clone(),
+            Some(writer.clone()),
+        )
+        .start_sharing(redis.as_ref());
         let blacklist =
             BlacklistHandle::start(config.limits.clone(), &bans, writer.clone(), redis.as_ref());
         let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
-        let users = UsersHandle(
+        let users = UsersHandle::start(
             Users::new(
                 &stored_users,
                 &config_users(&config),
                 user_settings(&config),
                 Some(writer.clone()),
-            )
-            .start(),
+            ),
+            redis.as_ref(),
+            &config,
         );
 
         let latency_us = config.endpoints.iter().map(|_| AtomicU64::new(0)).collect();

@@ -2,6 +2,9 @@
 //! Users created through the admin API or CLI are persisted; keys from the
 //! config file are users too (role `user`, or `admin` for `admin_keys`),
 //! recreated at each start with their usage kept.
+//!
+//! With Redis, the handle checks RPM, TPM, concurrency and quotas there
+//! (`users::shared`) after the actor's local rules (`shared_admission.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,13 +15,19 @@ use serde::Deserialize;
 
 use super::admission::{self, Ask, Refusal, Reservation, Used, UserState};
 use super::model::{Quota, Role, User, USER_FORMAT_VERSION};
+use super::shared::SharedUsers;
 use super::view::UserView;
 use super::{generate_key, hex, key_digest, key_hint, unix_now};
 use crate::actors::mailbox_error;
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::limits::now_ms;
+use crate::storage::redis::RedisShared;
 use crate::storage::writer::{DiskWriter, WriteBatch};
 use crate::storage::{StoreOp, Tree};
+
+mod shared_admission;
+pub use shared_admission::{CheckLocalRules, LocalAdmission, MarkAdmitted, SharedLimitsOf};
 
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
@@ -664,22 +673,41 @@ impl Handler<SyncConfig> for Users {
 // ---- handle ----
 
 #[derive(Clone)]
-pub struct UsersHandle(pub Addr<Users>);
+pub struct UsersHandle {
+    addr: Addr<Users>,
+    /// The per-user counters in Redis (`[storage] backend = "redis"`).
+    shared: Option<SharedUsers>,
+}
 
 impl UsersHandle {
+    /// Starts the actor; with Redis, RPM, TPM, concurrency and quotas are
+    /// counted there. Must run inside an actix `System`.
+    pub fn start(users: Users, redis: Option<&RedisShared>, config: &Config) -> Self {
+        UsersHandle {
+            addr: users.start(),
+            shared: redis.map(|redis| SharedUsers::for_config(redis, config)),
+        }
+    }
+
     pub async fn authenticate(
         &self,
         msg: Authenticate,
     ) -> Result<Result<Admission, AuthRefusal>, GatewayError> {
-        self.0
+        if let Some(shared) = &self.shared {
+            return shared.authenticate(&self.addr, msg).await;
+        }
+        self.addr
             .send(msg)
             .await
             .map_err(|e| mailbox_error("Users", e))
     }
 
     /// Fire and forget: called from the finish step, `Drop` included.
-    pub fn charge(&self, user_id: String, reservation: Reservation, used: Used) {
-        self.0.do_send(Charge {
+    pub fn charge(&self, user_id: String, mut reservation: Reservation, used: Used) {
+        if let (Some(shared), Some(held)) = (&self.shared, reservation.shared.take()) {
+            shared.charge(user_id.clone(), held, &used);
+        }
+        self.addr.do_send(Charge {
             user_id,
             reservation,
             used,
@@ -688,11 +716,41 @@ impl UsersHandle {
 
     /// Fire and forget, like `charge`.
     pub fn charge_tokens(&self, user_id: String, model: Option<String>, used: Used) {
-        self.0.do_send(ChargeTokens {
+        if let Some(shared) = &self.shared {
+            shared.charge_tokens(&self.addr, user_id.clone(), model.clone(), &used);
+        }
+        self.addr.do_send(ChargeTokens {
             user_id,
             model,
             used,
         });
+    }
+
+    /// The admin's view of a user: with Redis, quota usage and requests in
+    /// flight are those of every instance.
+    pub async fn with_shared_usage(&self, view: UserView) -> UserView {
+        match &self.shared {
+            Some(shared) => shared.with_usage(view).await,
+            None => view,
+        }
+    }
+
+    /// Starts every quota of the user over, in Redis too.
+    pub async fn reset_quota(
+        &self,
+        id: String,
+    ) -> Result<Result<UserView, UserError>, GatewayError> {
+        let view = match self.send(ResetQuota(id)).await? {
+            Ok(view) => view,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(shared) = &self.shared {
+            shared
+                .reset_quotas(&view)
+                .await
+                .map_err(|_| GatewayError::LimitsUnavailable)?;
+        }
+        Ok(Ok(self.with_shared_usage(view).await))
     }
 
     pub async fn send<M>(&self, msg: M) -> Result<M::Result, GatewayError>
@@ -701,7 +759,7 @@ impl UsersHandle {
         M::Result: Send,
         Users: Handler<M>,
     {
-        self.0
+        self.addr
             .send(msg)
             .await
             .map_err(|e| mailbox_error("Users", e))

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::model::{glob_matches, QuotaUsage, User};
 use super::period::{period_end, period_start};
 use crate::limits::RateWindow;
+use crate::storage::redis::users::SharedReservation;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -69,7 +70,7 @@ impl UserState {
         }
     }
 
-    fn matching_quotas(&self, model: Option<&str>) -> Vec<usize> {
+    pub fn matching_quotas(&self, model: Option<&str>) -> Vec<usize> {
         let Some(model) = model else {
             return Vec::new();
         };
@@ -136,11 +137,94 @@ pub enum Refusal {
 pub struct Reservation {
     pub tokens: u64,
     pub quotas: Vec<usize>,
+    /// The reservation in Redis, when the shared counters admitted it
+    /// (`users::shared`); its charge goes there.
+    pub shared: Option<SharedReservation>,
+}
+
+impl Reservation {
+    /// Nothing reserved in this process (the counters are elsewhere, or
+    /// there are none).
+    pub fn untracked() -> Self {
+        Reservation {
+            tokens: 0,
+            quotas: Vec::new(),
+            shared: None,
+        }
+    }
 }
 
 /// Checks every rule; on success counts the request and reserves its
 /// estimated prompt tokens. Nothing is counted when it is refused.
 pub fn admit(state: &mut UserState, ask: &Ask<'_>) -> Result<Reservation, Refusal> {
+    let now = ask.now_ms / 1000;
+    check_access(state, ask)?;
+    if let Some(max) = state.user.max_concurrent {
+        if state.in_flight >= max {
+            return Err(Refusal::TooManyConcurrent { max });
+        }
+    }
+    check_prompt_cap(ask)?;
+    let user = &state.user;
+    if let Some(limit) = user.rpm {
+        if state.requests.count(ask.now_ms) >= limit {
+            let retry_after = state.requests.time_until_below(ask.now_ms, limit);
+            return Err(Refusal::Rpm { limit, retry_after });
+        }
+    }
+    if let Some(limit) = user.tpm {
+        let used = state.tokens.count(ask.now_ms) + state.reserved_tpm;
+        if used >= limit {
+            let below = limit.saturating_sub(state.reserved_tpm);
+            let retry_after = state.tokens.time_until_below(ask.now_ms, below.max(1));
+            return Err(Refusal::Tpm { limit, retry_after });
+        }
+    }
+    state.roll_quotas(now);
+    let quotas = state.matching_quotas(ask.model);
+    for &i in &quotas {
+        let quota = &state.user.quotas[i];
+        let used = state.user.quota_usage[i].used + state.reserved_quota[i];
+        if used >= quota.tokens {
+            return Err(Refusal::Quota {
+                models: quota.models.clone(),
+                tokens: quota.tokens,
+                refresh_at: period_end(quota.period, now),
+            });
+        }
+    }
+    // Admitted: count and reserve.
+    state.requests.add(ask.now_ms, 1);
+    state.reserved_tpm += ask.prompt_estimate;
+    for &i in &quotas {
+        state.reserved_quota[i] += ask.prompt_estimate;
+    }
+    mark_admitted(state, now);
+    Ok(Reservation {
+        tokens: ask.prompt_estimate,
+        quotas,
+        shared: None,
+    })
+}
+
+/// The rules that stay with this process when Redis holds the counters:
+/// enabled, expiry, allowed models, distinct IPs, the role's prompt cap.
+/// Counts nothing (but may disable a user seen from too many IPs).
+pub fn admit_local(state: &mut UserState, ask: &Ask<'_>) -> Result<(), Refusal> {
+    check_access(state, ask)?;
+    check_prompt_cap(ask)
+}
+
+/// A request was admitted: one more in flight, first and last use noted.
+pub fn mark_admitted(state: &mut UserState, now: u64) {
+    state.in_flight += 1;
+    let user = &mut state.user;
+    user.first_used_at.get_or_insert(now);
+    user.last_used_at = Some(now);
+}
+
+/// Enabled, not expired, the model allowed, not too many IPs.
+fn check_access(state: &mut UserState, ask: &Ask<'_>) -> Result<(), Refusal> {
     let now = ask.now_ms / 1000;
     let user = &state.user;
     if !user.enabled {
@@ -181,61 +265,17 @@ pub fn admit(state: &mut UserState, ask: &Ask<'_>) -> Result<Reservation, Refusa
             return Err(Refusal::TooManyIps { max });
         }
     }
-    let user = &state.user;
-    if let Some(max) = user.max_concurrent {
-        if state.in_flight >= max {
-            return Err(Refusal::TooManyConcurrent { max });
-        }
+    Ok(())
+}
+
+fn check_prompt_cap(ask: &Ask<'_>) -> Result<(), Refusal> {
+    match ask.max_prompt_tokens {
+        Some(limit) if ask.prompt_estimate > limit => Err(Refusal::PromptTooLarge {
+            estimate: ask.prompt_estimate,
+            limit,
+        }),
+        _ => Ok(()),
     }
-    if let Some(limit) = ask.max_prompt_tokens {
-        if ask.prompt_estimate > limit {
-            return Err(Refusal::PromptTooLarge {
-                estimate: ask.prompt_estimate,
-                limit,
-            });
-        }
-    }
-    if let Some(limit) = user.rpm {
-        if state.requests.count(ask.now_ms) >= limit {
-            let retry_after = state.requests.time_until_below(ask.now_ms, limit);
-            return Err(Refusal::Rpm { limit, retry_after });
-        }
-    }
-    if let Some(limit) = user.tpm {
-        let used = state.tokens.count(ask.now_ms) + state.reserved_tpm;
-        if used >= limit {
-            let below = limit.saturating_sub(state.reserved_tpm);
-            let retry_after = state.tokens.time_until_below(ask.now_ms, below.max(1));
-            return Err(Refusal::Tpm { limit, retry_after });
-        }
-    }
-    state.roll_quotas(now);
-    let quotas = state.matching_quotas(ask.model);
-    for &i in &quotas {
-        let quota = &state.user.quotas[i];
-        let used = state.user.quota_usage[i].used + state.reserved_quota[i];
-        if used >= quota.tokens {
-            return Err(Refusal::Quota {
-                models: quota.models.clone(),
-                tokens: quota.tokens,
-                refresh_at: period_end(quota.period, now),
-            });
-        }
-    }
-    // Admitted: count and reserve.
-    state.requests.add(ask.now_ms, 1);
-    state.reserved_tpm += ask.prompt_estimate;
-    for &i in &quotas {
-        state.reserved_quota[i] += ask.prompt_estimate;
-    }
-    state.in_flight += 1;
-    let user = &mut state.user;
-    user.first_used_at.get_or_insert(now);
-    user.last_used_at = Some(now);
-    Ok(Reservation {
-        tokens: ask.prompt_estimate,
-        quotas,
-    })
 }
 
 /// What a finished request used.

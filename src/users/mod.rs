@@ -7,11 +7,14 @@
 //! - [`admission`]: the per-user rules as pure functions.
 //! - [`actor`]: the actor, its messages and its typed handle.
 //! - [`view`]: what the admin API shows of a user.
+//! - [`shared`]: RPM, TPM, concurrency and quotas counted in Redis, for
+//!   several instances.
 
 pub mod actor;
 pub mod admission;
 pub mod model;
 pub mod period;
+pub mod shared;
 pub mod view;
 
 #[cfg(test)]

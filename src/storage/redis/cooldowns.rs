@@ -5,7 +5,8 @@
 //! ([`Cooldown`]), so a key pool learns of them without asking per request.
 //! [`SharedCooldowns::watch`] follows the channel, reconnecting by itself,
 //! and replays the stored cooldowns after each (re)subscription so nothing
-//! announced while it was away is missed. Not wired into the KeyPool yet.
+//! announced while it was away is missed. The KeyPool announces its 429s
+//! and applies what it hears (`actors::key_pool::shared_cooldowns`).
 
 use std::time::Duration;
 

@@ -1,10 +1,12 @@
-//! Per-user RPM, TPM, concurrency and token quotas in Redis, for the Users
-//! actor to call when several instances serve the same users (not wired
-//! yet: the actor keeps these counters in memory). The rules are those of
-//! `users::admission`, moved into two scripts: [`UserCounters::reserve`]
-//! checks everything and, only if all pass, counts the request and reserves
-//! its estimated prompt tokens; [`UserCounters::charge`] drops the
-//! reservation and charges what was really used.
+//! Per-user RPM, TPM, concurrency and token quotas in Redis, for several
+//! instances serving the same users (`users::shared` calls them from the
+//! Users handle; the actor keeps the rules that stay per instance). The
+//! rules are those of `users::admission`, moved into two scripts:
+//! [`UserCounters::reserve`] checks everything and, only if all pass,
+//! counts the request and reserves its estimated prompt tokens;
+//! [`UserCounters::charge`] drops the reservation and charges what was
+//! really used. [`UserCounters::prepare`] names a reservation before it is
+//! asked for, so a caller dropped mid-call can still release it.
 //!
 //! Keys of user `u` (`<prefix>user:{u}:…`): `requests` and `tokens` (60 s
 //! windows), `reserved` (sorted set of running requests, member
@@ -113,6 +115,23 @@ impl UserCounters {
         )
     }
 
+    /// The reservation a request would hold: its id and keys, made before
+    /// the script runs so that a caller cancelled while waiting for Redis
+    /// can still release it ([`Self::release`] of a reservation never held
+    /// does nothing).
+    pub fn prepare(
+        &self,
+        user_id: &str,
+        quotas: &[QuotaWindow],
+        estimate: u64,
+    ) -> SharedReservation {
+        SharedReservation {
+            member: format!("{:016x}:{estimate}", fastrand::u64(..)),
+            tokens: estimate,
+            quota_keys: quotas.iter().map(|q| self.quota_keys(user_id, q)).collect(),
+        }
+    }
+
     /// Checks concurrency, RPM, TPM and the quotas in one script; when all
     /// pass, counts the request and reserves `estimate` tokens for at most
     /// `hold` (longer than any request may run).
@@ -134,18 +153,40 @@ impl UserCounters {
         estimate: u64,
         hold: Duration,
     ) -> Result<Result<SharedReservation, UserRefusal>, RedisDown> {
-        let member = format!("{:016x}:{estimate}", fastrand::u64(..));
-        let quota_keys: Vec<_> = limits
-            .quotas
-            .iter()
-            .map(|q| self.quota_keys(user_id, q))
-            .collect();
+        let reservation = self.prepare(user_id, limits.quotas, estimate);
+        let outcome = self
+            .reserve_prepared_at(now_ms, user_id, limits, &reservation, hold)
+            .await?;
+        Ok(outcome.map(|()| reservation))
+    }
+
+    /// [`Self::reserve`] of a reservation made by [`Self::prepare`] with
+    /// the same quotas.
+    pub async fn reserve_prepared(
+        &self,
+        user_id: &str,
+        limits: &UserLimits<'_>,
+        reservation: &SharedReservation,
+        hold: Duration,
+    ) -> Result<Result<(), UserRefusal>, RedisDown> {
+        self.reserve_prepared_at(0, user_id, limits, reservation, hold)
+            .await
+    }
+
+    async fn reserve_prepared_at(
+        &self,
+        now_ms: u64,
+        user_id: &str,
+        limits: &UserLimits<'_>,
+        reservation: &SharedReservation,
+        hold: Duration,
+    ) -> Result<Result<(), UserRefusal>, RedisDown> {
         let script = &self.redis.scripts().user_reserve;
         let mut invocation = script.key(self.key(user_id, "requests"));
         invocation
             .key(self.key(user_id, "tokens"))
             .key(self.key(user_id, "reserved"));
-        for (used, reserved, _) in &quota_keys {
+        for (used, reserved, _) in &reservation.quota_keys {
             invocation.key(used).key(reserved);
         }
         invocation
@@ -153,19 +194,15 @@ impl UserCounters {
             .arg(limit_arg(limits.rpm))
             .arg(limit_arg(limits.tpm))
             .arg(limit_arg(limits.max_concurrent.map(u64::from)))
-            .arg(estimate)
-            .arg(&member)
+            .arg(reservation.tokens)
+            .arg(&reservation.member)
             .arg(hold.as_millis() as u64);
         for quota in limits.quotas {
             invocation.arg(quota.tokens);
         }
         let (code, value): (u8, u64) = self.redis.invoke(&invocation).await?;
         Ok(match code {
-            0 => Ok(SharedReservation {
-                member,
-                tokens: estimate,
-                quota_keys,
-            }),
+            0 => Ok(()),
             1 => Err(UserRefusal::Rpm {
                 retry_after: Duration::from_millis(value.max(1)),
             }),
