@@ -13,7 +13,8 @@
 //! - [`pipeline`]: one request's way through guard → auth → route → select →
 //!   send → finish, with retries and the streaming relay.
 //! - [`actors`]: the owners of mutable state: KeyPool, RateLimiter (one per
-//!   endpoint), Blacklist, UsageLogger.
+//!   endpoint), Blacklist, UsageLogger. State a request needs is locked on
+//!   the request's own thread; the actors persist it.
 //! - [`limits`]: sliding-window arithmetic.
 //! - [`storage`]: the persistence trait, its sled backend and the one actor
 //!   allowed to block on disk.
@@ -25,7 +26,7 @@
 //!   failover, the two-way relay, session caps and usage.
 //! - [`routes`]: the route table and the gateway's own endpoints.
 //! - [`server`]: start from an injected listener, graceful stop, flush.
-//! - [`state`]: what handlers share.
+//! - [`state`]: what handlers share, and the config snapshot a reload swaps.
 //! - [`translate`]: wire-format translation through the OpenAI pivot.
 //! - [`users`]: client keys as users with roles, limits, quotas, expiry.
 //! - [`admin`]: the admin API (users, upstream keys, bans, usage, its

@@ -141,17 +141,11 @@ async fn a_429_seen_by_one_gateway_cools_the_key_on_all() {
 
     // Keys and endpoints this instance does not have are ignored.
     for (endpoint_id, key_id) in [("pool", "k-00000000"), ("elsewhere", "k-00000000")] {
-        let applied = second
-            .state
-            .key_pool
-            .0
-            .send(ApplyCooldown {
-                endpoint_id: endpoint_id.into(),
-                key_id: key_id.into(),
-                duration: Duration::from_secs(30),
-            })
-            .await
-            .unwrap();
+        let applied = second.state.key_pool.apply_cooldown(ApplyCooldown {
+            endpoint_id: endpoint_id.into(),
+            key_id: key_id.into(),
+            duration: Duration::from_secs(30),
+        });
         assert!(!applied);
     }
     let snapshot = second.state.key_pool.snapshot().await.unwrap();

@@ -7,6 +7,12 @@
 //! admin can disable any key; a key whose spending reached its `budget_usd`
 //! is exhausted. Neither is lent.
 //!
+//! The pool sits behind a mutex that a request's own thread locks to take a
+//! key and to report how it fared (a few field updates; no message to
+//! another thread per request, see `actors`). Admin changes lock it too and
+//! then wait, unlocked, for their write to reach disk; a small actor writes
+//! runtime keys' spending once a second.
+//!
 //! - `pooled.rs`: per key and per endpoint bookkeeping.
 //! - `restore.rs`: runtime keys loaded (decrypted) at start.
 //! - `manage.rs`: the admin messages (add, remove, disable, list, persist).
@@ -25,11 +31,13 @@ mod stored;
 mod tests;
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use serde::Serialize;
 
+use super::lock;
 use crate::config::{EndpointConfig, Secret};
 use crate::error::GatewayError;
 use crate::storage::writer::{DiskWriter, WriteBatch};
@@ -37,10 +45,7 @@ use crate::storage::{StoreOp, Tree};
 use crate::vault::Vault;
 use pooled::{key_pool_endpoint, EndpointKeys, KeySource, KeyState, ParkedKey, PooledKey};
 
-pub use manage::{
-    AddKey, AddedKey, KeyAdminError, KeyInfo, ListKeys, PersistKeys, RemoveKey, SetKeyDisabled,
-};
-pub use reconfigure::Reconfigure;
+pub use manage::{AddKey, AddedKey, KeyAdminError, KeyInfo, RemoveKey, SetKeyDisabled};
 pub use shared_cooldowns::ApplyCooldown;
 pub use stored::{key_id_of, RecordError, StoredKey, KEY_FORMAT_VERSION};
 
@@ -49,41 +54,6 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// How often changed spending of runtime keys goes to disk.
 const SPEND_WRITE_INTERVAL: Duration = Duration::from_secs(1);
-
-// ---- messages ----
-
-/// Lend a key of endpoint `endpoint` (its index in the config the request
-/// started with) whose id is `endpoint_id`: after a reload the index may
-/// point elsewhere, and the id decides.
-#[derive(Message)]
-#[rtype(result = "Result<KeyLease, NoKey>")]
-pub struct AcquireKey {
-    pub endpoint: usize,
-    pub endpoint_id: String,
-}
-
-/// How a leased key fared; returns the lease.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReportOutcome {
-    pub lease: KeyLease,
-    pub outcome: KeyOutcome,
-}
-
-/// Every key's state, for `/v1/status`.
-#[derive(Message)]
-#[rtype(result = "Vec<Vec<KeyStatus>>")]
-pub struct Snapshot;
-
-/// Adds what a request cost to the key's spending (`key_id` is the stable
-/// id, [`KeyLease::stable_id`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Spend {
-    pub endpoint: usize,
-    pub key_id: String,
-    pub cost_usd: f64,
-}
 
 /// A key lent for one attempt.
 #[derive(Debug, Clone)]
@@ -140,7 +110,7 @@ pub struct KeyStatus {
     pub last_error: Option<String>,
 }
 
-// ---- actor ----
+// ---- the pool ----
 
 pub struct KeyPool {
     endpoints: Vec<EndpointKeys>,
@@ -203,34 +173,20 @@ impl KeyPool {
     }
 }
 
-impl Actor for KeyPool {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(SPEND_WRITE_INTERVAL, |pool, _| {
-            let ops = pool.take_dirty();
-            if let (Some(writer), false) = (&pool.writer, ops.is_empty()) {
-                writer.do_send(WriteBatch {
-                    tree: Tree::UpstreamKeys,
-                    ops,
-                });
-            }
-        });
-    }
-}
-
-/// Round-robin over the endpoint's keys, skipping revoked, disabled and
-/// exhausted keys and keys still cooling (a key whose cooldown has passed
-/// becomes active again here).
-impl Handler<AcquireKey> for KeyPool {
-    type Result = Result<KeyLease, NoKey>;
-    fn handle(&mut self, msg: AcquireKey, _: &mut Self::Context) -> Self::Result {
-        let endpoint = match self.endpoints.get(msg.endpoint) {
-            Some(pool) if pool.id == msg.endpoint_id => msg.endpoint,
+impl KeyPool {
+    /// Lends a key of endpoint `endpoint` (its index in the config the
+    /// request started with) whose id is `endpoint_id`: after a reload the
+    /// index may point elsewhere, and the id decides. Round-robin over the
+    /// endpoint's keys, skipping revoked, disabled and exhausted keys and
+    /// keys still cooling (a key whose cooldown has passed becomes active
+    /// again here).
+    pub fn acquire(&mut self, endpoint: usize, endpoint_id: &str) -> Result<KeyLease, NoKey> {
+        let endpoint = match self.endpoints.get(endpoint) {
+            Some(pool) if pool.id == endpoint_id => endpoint,
             _ => self
                 .endpoints
                 .iter()
-                .position(|pool| pool.id == msg.endpoint_id)
+                .position(|pool| pool.id == endpoint_id)
                 .ok_or(NoKey::NoneUsable)?,
         };
         let pool = &mut self.endpoints[endpoint];
@@ -271,19 +227,17 @@ impl Handler<AcquireKey> for KeyPool {
     }
 }
 
-/// Updates the key's state from the outcome of its attempt. A lease of a
-/// key removed meanwhile is dropped.
-impl Handler<ReportOutcome> for KeyPool {
-    type Result = ();
-    fn handle(&mut self, msg: ReportOutcome, _: &mut Self::Context) {
-        let lease = &msg.lease;
+impl KeyPool {
+    /// Updates the key's state from the outcome of its attempt. A lease of
+    /// a key removed meanwhile is dropped.
+    pub fn report(&mut self, lease: &KeyLease, outcome: KeyOutcome) {
         let Some((e, k)) = self.position_of(lease.endpoint, lease.key_index, &lease.stable_id)
         else {
             return;
         };
         let key = &mut self.endpoints[e].keys[k];
         key.in_flight = key.in_flight.saturating_sub(1);
-        match msg.outcome {
+        match outcome {
             KeyOutcome::Success { latency } => {
                 let ms = latency.as_secs_f64() * 1000.0;
                 key.latency_ewma_ms = Some(match key.latency_ewma_ms {
@@ -316,10 +270,9 @@ impl Handler<ReportOutcome> for KeyPool {
     }
 }
 
-/// Reports every key by its hint, never by value.
-impl Handler<Snapshot> for KeyPool {
-    type Result = Vec<Vec<KeyStatus>>;
-    fn handle(&mut self, _: Snapshot, _: &mut Self::Context) -> Self::Result {
+impl KeyPool {
+    /// Every key's state by its hint, never by value, for `/v1/status`.
+    pub fn snapshot(&self) -> Vec<Vec<KeyStatus>> {
         let now = Instant::now();
         self.endpoints
             .iter()
@@ -343,21 +296,21 @@ impl Handler<Snapshot> for KeyPool {
     }
 }
 
-/// Adds to the key's spending; a key that reaches its budget stops being
-/// lent. Runtime keys' spending is written to disk within a second.
-impl Handler<Spend> for KeyPool {
-    type Result = ();
-    fn handle(&mut self, msg: Spend, _: &mut Self::Context) {
-        if !msg.cost_usd.is_finite() || msg.cost_usd <= 0.0 {
+impl KeyPool {
+    /// Adds what a request cost to the spending of the key with stable id
+    /// `key_id` ([`KeyLease::stable_id`]); a key that reaches its budget
+    /// stops being lent. Runtime keys' spending is written within a second.
+    pub fn spend(&mut self, endpoint: usize, key_id: &str, cost_usd: f64) {
+        if !cost_usd.is_finite() || cost_usd <= 0.0 {
             return;
         }
-        let Some((e, k)) = self.position_of(msg.endpoint, usize::MAX, &msg.key_id) else {
+        let Some((e, k)) = self.position_of(endpoint, usize::MAX, key_id) else {
             return;
         };
         let pool = &mut self.endpoints[e];
         let key = &mut pool.keys[k];
         let was_exhausted = key.exhausted();
-        key.spent_usd += msg.cost_usd;
+        key.spent_usd += cost_usd;
         if key.exhausted() && !was_exhausted {
             log::warn!(
                 "key {} of endpoint '{}' used up its budget of {:.2} USD and leaves the pool",
@@ -372,11 +325,54 @@ impl Handler<Spend> for KeyPool {
     }
 }
 
+// ---- actor: spending to disk ----
+
+/// Writes runtime keys' changed spending once a second.
+struct SpendWriter {
+    pool: Arc<Mutex<KeyPool>>,
+}
+
+impl Actor for SpendWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(SPEND_WRITE_INTERVAL, |actor, _| {
+            let (ops, writer) = {
+                let mut pool = lock(&actor.pool);
+                (pool.take_dirty(), pool.writer.clone())
+            };
+            if let (Some(writer), false) = (writer, ops.is_empty()) {
+                writer.do_send(WriteBatch {
+                    tree: Tree::UpstreamKeys,
+                    ops,
+                });
+            }
+        });
+    }
+}
+
 // ---- handle ----
 
-/// What request handlers hold to talk to the KeyPool.
+/// What request handlers hold to use the KeyPool.
 #[derive(Clone)]
-pub struct KeyPoolHandle(pub Addr<KeyPool>);
+pub struct KeyPoolHandle {
+    pool: Arc<Mutex<KeyPool>>,
+    /// Keeps the spending writer alive while the pool is in use.
+    _writer: Addr<SpendWriter>,
+}
+
+impl KeyPool {
+    /// Starts the pool (without sharing cooldowns). Must run inside an actix
+    /// `System`.
+    pub fn start(self) -> KeyPoolHandle {
+        let pool = Arc::new(Mutex::new(self));
+        let writer = SpendWriter { pool: pool.clone() }.start();
+        KeyPoolHandle {
+            pool,
+            _writer: writer,
+        }
+    }
+}
 
 impl KeyPoolHandle {
     pub async fn acquire(
@@ -384,34 +380,21 @@ impl KeyPoolHandle {
         endpoint: usize,
         endpoint_id: &str,
     ) -> Result<Result<KeyLease, NoKey>, GatewayError> {
-        self.0
-            .send(AcquireKey {
-                endpoint,
-                endpoint_id: endpoint_id.to_string(),
-            })
-            .await
-            .map_err(|e| super::mailbox_error("KeyPool", e))
+        Ok(lock(&self.pool).acquire(endpoint, endpoint_id))
     }
 
-    /// Fire and forget: outcomes must be reported even from `Drop`.
+    /// Never waits, so outcomes can be reported from `Drop`.
     pub fn report(&self, lease: KeyLease, outcome: KeyOutcome) {
-        self.0.do_send(ReportOutcome { lease, outcome });
+        lock(&self.pool).report(&lease, outcome);
     }
 
     pub async fn snapshot(&self) -> Result<Vec<Vec<KeyStatus>>, GatewayError> {
-        self.0
-            .send(Snapshot)
-            .await
-            .map_err(|e| super::mailbox_error("KeyPool", e))
+        Ok(lock(&self.pool).snapshot())
     }
 
-    /// Fire and forget: charges `cost_usd` to the key with stable id
-    /// `key_id` ([`KeyLease::stable_id`]) of endpoint index `endpoint`.
+    /// Charges `cost_usd` to the key with stable id `key_id`
+    /// ([`KeyLease::stable_id`]) of endpoint index `endpoint`.
     pub fn spend(&self, endpoint: usize, key_id: &str, cost_usd: f64) {
-        self.0.do_send(Spend {
-            endpoint,
-            key_id: key_id.to_string(),
-            cost_usd,
-        });
+        lock(&self.pool).spend(endpoint, key_id, cost_usd);
     }
 }

@@ -1,17 +1,17 @@
 //! The KeyPool's admin side: add a runtime key (sealed, then stored), remove
 //! it, disable or enable any key, list keys by id and hint, and write
 //! runtime keys' spending on shutdown. Every change to a runtime key is
-//! handed to the DiskWriter from inside the handler, so writes reach disk in
-//! the order the pool made them.
+//! handed to the DiskWriter while the pool is locked, so writes reach disk
+//! in the order the pool made them; the caller then waits for the write
+//! with the pool unlocked.
 
 use std::future::Future;
 use std::time::Instant;
 
-use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::pooled::{KeySource, PooledKey};
-use super::{KeyPool, KeyPoolHandle, StoredKey};
+use super::{lock, KeyPool, KeyPoolHandle, StoredKey};
 use crate::config::Secret;
 use crate::storage::writer::{Flush, WriteBatch};
 use crate::storage::{StoreOp, Tree};
@@ -20,11 +20,9 @@ use crate::vault::{MASTER_KEY_FILE_VAR, MASTER_KEY_VAR};
 /// Longest upstream key accepted.
 const MAX_KEY_BYTES: usize = 8192;
 
-// ---- messages ----
+// ---- requests ----
 
 /// Seal and store a new key for the endpoint with config id `endpoint_id`.
-#[derive(Message)]
-#[rtype(result = "Result<AddedKey, KeyAdminError>")]
 pub struct AddKey {
     pub endpoint_id: String,
     pub secret: Secret,
@@ -32,8 +30,6 @@ pub struct AddKey {
 }
 
 /// Remove a runtime key (config keys are refused).
-#[derive(Message)]
-#[rtype(result = "Result<KeyInfo, KeyAdminError>")]
 pub struct RemoveKey {
     pub endpoint_id: String,
     pub key_id: String,
@@ -41,25 +37,11 @@ pub struct RemoveKey {
 
 /// Stop or resume lending a key. For a config key this holds until the
 /// process restarts.
-#[derive(Message)]
-#[rtype(result = "Result<KeyInfo, KeyAdminError>")]
 pub struct SetKeyDisabled {
     pub endpoint_id: String,
     pub key_id: String,
     pub disabled: bool,
 }
-
-/// Every key (of one endpoint, if given), by id and hint only.
-#[derive(Message)]
-#[rtype(result = "Result<Vec<KeyInfo>, KeyAdminError>")]
-pub struct ListKeys {
-    pub endpoint_id: Option<String>,
-}
-
-/// Write runtime keys' pending spending now (shutdown).
-#[derive(Message)]
-#[rtype(result = "Result<(), KeyAdminError>")]
-pub struct PersistKeys;
 
 /// What the admin sees of a new key: never the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -370,74 +352,11 @@ fn parked_info(record: &StoredKey, reason: &'static str) -> KeyInfo {
     }
 }
 
-/// Seals the key, adds it to the pool and stores it; answers once it is on
-/// disk.
-impl Handler<AddKey> for KeyPool {
-    type Result = ResponseFuture<Result<AddedKey, KeyAdminError>>;
-    fn handle(&mut self, msg: AddKey, _: &mut Self::Context) -> Self::Result {
-        match self.add(msg) {
-            Ok((added, op)) => {
-                let stored = self.persist(vec![op]);
-                Box::pin(async move { stored.await.map(|()| added) })
-            }
-            Err(e) => Box::pin(async move { Err(e) }),
-        }
-    }
-}
-
-/// Removes a runtime key (or a stored key that could not be loaded) from
-/// the pool and from disk. Leases already out are returned harmlessly.
-impl Handler<RemoveKey> for KeyPool {
-    type Result = ResponseFuture<Result<KeyInfo, KeyAdminError>>;
-    fn handle(&mut self, msg: RemoveKey, _: &mut Self::Context) -> Self::Result {
-        match self.remove(&msg) {
-            Ok((info, op)) => {
-                let stored = self.persist(vec![op]);
-                Box::pin(async move { stored.await.map(|()| info) })
-            }
-            Err(e) => Box::pin(async move { Err(e) }),
-        }
-    }
-}
-
-/// Disables or enables a key; a runtime key's record is updated on disk.
-impl Handler<SetKeyDisabled> for KeyPool {
-    type Result = ResponseFuture<Result<KeyInfo, KeyAdminError>>;
-    fn handle(&mut self, msg: SetKeyDisabled, _: &mut Self::Context) -> Self::Result {
-        match self.set_disabled(&msg) {
-            Ok((info, op)) => {
-                let stored = self.persist(op.into_iter().collect());
-                Box::pin(async move { stored.await.map(|()| info) })
-            }
-            Err(e) => Box::pin(async move { Err(e) }),
-        }
-    }
-}
-
-/// Lists loaded keys in pool order, then stored keys that are not loaded.
-impl Handler<ListKeys> for KeyPool {
-    type Result = Result<Vec<KeyInfo>, KeyAdminError>;
-    fn handle(&mut self, msg: ListKeys, _: &mut Self::Context) -> Self::Result {
-        self.list(msg.endpoint_id.as_deref())
-    }
-}
-
-/// Writes pending spending of runtime keys and flushes.
-impl Handler<PersistKeys> for KeyPool {
-    type Result = ResponseFuture<Result<(), KeyAdminError>>;
-    fn handle(&mut self, _: PersistKeys, _: &mut Self::Context) -> Self::Result {
-        let ops = self.take_dirty();
-        Box::pin(self.persist(ops))
-    }
-}
-
 // ---- handle ----
 
-fn unavailable(e: MailboxError) -> KeyAdminError {
-    KeyAdminError::Storage(format!("KeyPool is unavailable: {e}"))
-}
-
 impl KeyPoolHandle {
+    /// Seals the key, adds it to the pool and stores it; answers once it is
+    /// on disk.
     pub async fn add_key(
         &self,
         endpoint_id: &str,
@@ -449,9 +368,16 @@ impl KeyPoolHandle {
             secret,
             budget_usd,
         };
-        self.0.send(msg).await.map_err(unavailable)?
+        let (added, stored) = {
+            let mut pool = lock(&self.pool);
+            let (added, op) = pool.add(msg)?;
+            (added, pool.persist(vec![op]))
+        };
+        stored.await.map(|()| added)
     }
 
+    /// Removes a runtime key (or a stored key that could not be loaded) from
+    /// the pool and from disk. Leases already out are returned harmlessly.
     pub async fn remove_key(
         &self,
         endpoint_id: &str,
@@ -461,9 +387,15 @@ impl KeyPoolHandle {
             endpoint_id: endpoint_id.to_string(),
             key_id: key_id.to_string(),
         };
-        self.0.send(msg).await.map_err(unavailable)?
+        let (info, stored) = {
+            let mut pool = lock(&self.pool);
+            let (info, op) = pool.remove(&msg)?;
+            (info, pool.persist(vec![op]))
+        };
+        stored.await.map(|()| info)
     }
 
+    /// Disables or enables a key; a runtime key's record is updated on disk.
     pub async fn set_key_disabled(
         &self,
         endpoint_id: &str,
@@ -475,21 +407,30 @@ impl KeyPoolHandle {
             key_id: key_id.to_string(),
             disabled,
         };
-        self.0.send(msg).await.map_err(unavailable)?
+        let (info, stored) = {
+            let mut pool = lock(&self.pool);
+            let (info, op) = pool.set_disabled(&msg)?;
+            (info, pool.persist(op.into_iter().collect()))
+        };
+        stored.await.map(|()| info)
     }
 
+    /// Loaded keys in pool order, then stored keys that are not loaded.
     pub async fn list_keys(
         &self,
         endpoint_id: Option<&str>,
     ) -> Result<Vec<KeyInfo>, KeyAdminError> {
-        let msg = ListKeys {
-            endpoint_id: endpoint_id.map(str::to_string),
-        };
-        self.0.send(msg).await.map_err(unavailable)?
+        lock(&self.pool).list(endpoint_id)
     }
 
-    /// Writes runtime keys' pending spending; called on shutdown.
+    /// Writes runtime keys' pending spending and flushes; called on
+    /// shutdown.
     pub async fn persist(&self) -> Result<(), KeyAdminError> {
-        self.0.send(PersistKeys).await.map_err(unavailable)?
+        let stored = {
+            let mut pool = lock(&self.pool);
+            let ops = pool.take_dirty();
+            pool.persist(ops)
+        };
+        stored.await
     }
 }

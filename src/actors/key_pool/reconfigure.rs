@@ -5,25 +5,16 @@
 //! their endpoint; runtime keys of an endpoint that is gone are parked (kept
 //! on disk) and come back if it returns.
 
-use actix::prelude::*;
-
 use super::pooled::{key_pool_endpoint, KeySource, KeyState, ParkedKey, PooledKey};
-use super::{KeyPool, KeyPoolHandle};
+use super::{lock, KeyPool, KeyPoolHandle};
 use crate::config::EndpointConfig;
 use crate::error::GatewayError;
 
-/// Replace the endpoint list, keeping what can be kept.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reconfigure {
-    pub endpoints: Vec<EndpointConfig>,
-}
-
-impl Handler<Reconfigure> for KeyPool {
-    type Result = ();
-    fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
+impl KeyPool {
+    /// Replaces the endpoint list, keeping what can be kept.
+    fn reconfigure(&mut self, endpoints: &[EndpointConfig]) {
         let mut old = std::mem::take(&mut self.endpoints);
-        for endpoint in &msg.endpoints {
+        for endpoint in endpoints {
             let previous = old
                 .iter()
                 .position(|o| o.id == endpoint.id)
@@ -75,9 +66,7 @@ impl KeyPoolHandle {
     /// Rebuilds the pool for a reloaded endpoint list (same order as the new
     /// `config.endpoints`).
     pub async fn reconfigure(&self, endpoints: Vec<EndpointConfig>) -> Result<(), GatewayError> {
-        self.0
-            .send(Reconfigure { endpoints })
-            .await
-            .map_err(|e| crate::actors::mailbox_error("KeyPool", e))
+        lock(&self.pool).reconfigure(&endpoints);
+        Ok(())
     }
 }

@@ -6,12 +6,11 @@
 //! this instance does not have are ignored (an instance with another
 //! config, or a runtime key it has not loaded).
 
+use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use actix::prelude::*;
-
 use super::pooled::KeyState;
-use super::{KeyPool, KeyPoolHandle};
+use super::{lock, KeyPool, KeyPoolHandle};
 use crate::storage::redis::cooldowns::SharedCooldowns;
 use crate::storage::redis::RedisShared;
 
@@ -19,12 +18,9 @@ use crate::storage::redis::RedisShared;
 /// taken as the same (this instance hearing its own announcement back).
 const SAME_COOLDOWN: Duration = Duration::from_secs(1);
 
-// ---- messages ----
-
 /// Key `key_id` (stable id) of endpoint `endpoint_id` cools down for
 /// `duration` from now, as another instance (or this one) announced.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-#[rtype(result = "bool")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyCooldown {
     pub endpoint_id: String,
     pub key_id: String,
@@ -39,18 +35,22 @@ impl KeyPool {
     /// `System`.
     pub fn start_sharing(mut self, redis: Option<&RedisShared>) -> KeyPoolHandle {
         let Some(redis) = redis else {
-            return KeyPoolHandle(self.start());
+            return self.start();
         };
         let shared = SharedCooldowns::new(redis.clone());
         let endpoint_ids = self.endpoints.iter().map(|p| p.id.clone()).collect();
         self.shared_cooldowns = Some(shared.clone());
-        let pool = self.start();
-        follow(pool.clone(), &shared, endpoint_ids);
-        KeyPoolHandle(pool)
+        let handle = self.start();
+        follow(
+            std::sync::Arc::downgrade(&handle.pool),
+            &shared,
+            endpoint_ids,
+        );
+        handle
     }
 
     /// Tells the other instances that key `k` of endpoint `e` cools down for
-    /// `wait` (from the `ReportOutcome` handler; never from `ApplyCooldown`).
+    /// `wait` (from [`KeyPool::report`]; never from [`KeyPool::apply_cooldown`]).
     pub(super) fn announce_cooldown(&self, e: usize, k: usize, wait: Duration) {
         let (Some(shared), Some(pool)) = (&self.shared_cooldowns, self.endpoints.get(e)) else {
             return;
@@ -70,32 +70,36 @@ impl KeyPool {
     }
 }
 
-/// Follows the announcements and hands each to the pool; ends when the pool
-/// stops. `endpoint_ids`: whose stored cooldowns are replayed after each
-/// (re)subscription. Must run inside a Tokio runtime.
-fn follow(pool: Addr<KeyPool>, shared: &SharedCooldowns, endpoint_ids: Vec<String>) {
+/// Follows the announcements and applies each to the pool; ends when the
+/// pool is gone. `endpoint_ids`: whose stored cooldowns are replayed after
+/// each (re)subscription. Must run inside a Tokio runtime.
+fn follow(pool: Weak<Mutex<KeyPool>>, shared: &SharedCooldowns, endpoint_ids: Vec<String>) {
     let mut announced = shared.watch(endpoint_ids);
     actix::spawn(async move {
         while let Some(cooldown) = announced.recv().await {
-            let apply = ApplyCooldown {
+            let Some(pool) = pool.upgrade() else {
+                return;
+            };
+            lock(&pool).apply_cooldown(ApplyCooldown {
                 duration: cooldown.duration(),
                 endpoint_id: cooldown.endpoint_id,
                 key_id: cooldown.key_id,
-            };
-            if pool.send(apply).await.is_err() {
-                return;
-            }
+            });
         }
     });
 }
 
-// ---- handler ----
+impl KeyPoolHandle {
+    /// Applies an announced cooldown (see [`KeyPool::apply_cooldown`]).
+    pub fn apply_cooldown(&self, msg: ApplyCooldown) -> bool {
+        lock(&self.pool).apply_cooldown(msg)
+    }
+}
 
-/// Puts the key into cooldown unless it already waits longer; true when it
-/// was this instance's key and its wait changed.
-impl Handler<ApplyCooldown> for KeyPool {
-    type Result = bool;
-    fn handle(&mut self, msg: ApplyCooldown, _: &mut Self::Context) -> bool {
+impl KeyPool {
+    /// Puts the key into cooldown unless it already waits longer; true when
+    /// it was this instance's key and its wait changed.
+    pub fn apply_cooldown(&mut self, msg: ApplyCooldown) -> bool {
         let Some(pool) = self.endpoints.iter_mut().find(|p| p.id == msg.endpoint_id) else {
             return false;
         };

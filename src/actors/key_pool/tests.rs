@@ -61,7 +61,7 @@ fn vault(byte: u8) -> Vault {
 }
 
 fn pool(vault: Option<Vault>) -> KeyPoolHandle {
-    KeyPoolHandle(KeyPool::restore(&endpoints(TWO), &Vec::new(), vault, None).start())
+    KeyPool::restore(&endpoints(TWO), &Vec::new(), vault, None).start()
 }
 
 /// Leases by endpoint id, the index given as the first config's ("a" = 0):
@@ -198,7 +198,7 @@ async fn runtime_keys_survive_a_restart_sealed() {
         let stored = store.load_all(Tree::UpstreamKeys).unwrap();
         let (store, logs) = (store.clone(), dir.path().to_path_buf());
         let writer = SyncArbiter::start(1, move || DiskWriter::new(store.clone(), logs.clone()));
-        KeyPoolHandle(KeyPool::restore(&endpoints(TWO), &stored, vault, Some(writer)).start())
+        KeyPool::restore(&endpoints(TWO), &stored, vault, Some(writer)).start()
     };
 
     let pool = start(Some(vault(1)));
