@@ -1,12 +1,17 @@
 //! UsageLogger: receives one [`UsageRecord`] per request (success, error or
 //! client disconnect) and hands them to the DiskWriter in batches, so no disk
-//! write ever waits in the request path. Flushed on shutdown.
+//! write ever waits in the request path. A record is serialized on the
+//! request's own thread and pushed onto a buffer behind a mutex (no message
+//! per request, see `actors`); the actor sends the buffer to disk once a
+//! second, a full buffer goes at once. Flushed on shutdown.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
 
+use super::lock;
 use crate::error::GatewayError;
 use crate::storage::usage_batch::UsageLine;
 use crate::storage::writer::{AppendUsage, DiskWriter};
@@ -79,104 +84,84 @@ pub enum RealtimeDetail {
     },
 }
 
-// ---- messages ----
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Record(pub UsageRecord);
-
-/// Hand every buffered record to disk and wait until it is written.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Flush;
-
-// ---- actor ----
+// ---- actor: the periodic flush ----
 
 pub struct UsageLogger {
-    buffer: Vec<UsageRecord>,
+    buffer: Arc<Mutex<Vec<UsageLine>>>,
     writer: Addr<DiskWriter>,
-}
-
-impl UsageLogger {
-    pub fn new(writer: Addr<DiskWriter>) -> Self {
-        UsageLogger {
-            buffer: Vec::new(),
-            writer,
-        }
-    }
-
-    fn batch(&mut self) -> Option<AppendUsage> {
-        if self.buffer.is_empty() {
-            return None;
-        }
-        let records = std::mem::take(&mut self.buffer)
-            .into_iter()
-            .map(|r| UsageLine {
-                json: serde_json::to_string(&r).unwrap_or_default(),
-                time: r.time,
-                request_id: r.request_id,
-            })
-            .collect();
-        Some(AppendUsage { records })
-    }
-
-    fn flush_soon(&mut self) {
-        if let Some(batch) = self.batch() {
-            self.writer.do_send(batch);
-        }
-    }
 }
 
 impl Actor for UsageLogger {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(FLUSH_EVERY, |actor, _| actor.flush_soon());
-    }
-}
-
-/// Buffers the record; a full buffer goes to disk at once.
-impl Handler<Record> for UsageLogger {
-    type Result = ();
-    fn handle(&mut self, Record(record): Record, _: &mut Self::Context) {
-        self.buffer.push(record);
-        if self.buffer.len() >= FLUSH_AT {
-            self.flush_soon();
-        }
-    }
-}
-
-/// Writes the buffer and waits for the writer, for shutdown and tests.
-impl Handler<Flush> for UsageLogger {
-    type Result = ResponseFuture<()>;
-    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
-        let batch = self.batch();
-        let writer = self.writer.clone();
-        Box::pin(async move {
-            if let Some(batch) = batch {
-                if let Ok(Err(e)) = writer.send(batch).await {
-                    log::error!("usage records could not be written: {e}");
-                }
+        ctx.run_interval(FLUSH_EVERY, |actor, _| {
+            if let Some(batch) = take_batch(&actor.buffer) {
+                actor.writer.do_send(batch);
             }
-        })
+        });
     }
+}
+
+/// Everything buffered, as one batch for the DiskWriter.
+fn take_batch(buffer: &Mutex<Vec<UsageLine>>) -> Option<AppendUsage> {
+    let records = std::mem::take(&mut *lock(buffer));
+    (!records.is_empty()).then_some(AppendUsage { records })
 }
 
 // ---- handle ----
 
 #[derive(Clone)]
-pub struct UsageLoggerHandle(pub Addr<UsageLogger>);
+pub struct UsageLoggerHandle {
+    buffer: Arc<Mutex<Vec<UsageLine>>>,
+    writer: Addr<DiskWriter>,
+    /// Keeps the periodic flush alive while records may come.
+    _flusher: Addr<UsageLogger>,
+}
 
 impl UsageLoggerHandle {
-    /// Never fails and never waits: callable from `Drop`.
-    pub fn record(&self, record: UsageRecord) {
-        self.0.do_send(Record(record));
+    /// Starts the periodic flush. Must run inside an actix `System`.
+    pub fn start(writer: Addr<DiskWriter>) -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let flusher = UsageLogger {
+            buffer: buffer.clone(),
+            writer: writer.clone(),
+        }
+        .start();
+        UsageLoggerHandle {
+            buffer,
+            writer,
+            _flusher: flusher,
+        }
     }
 
+    /// Never fails and never waits: callable from `Drop`.
+    pub fn record(&self, record: UsageRecord) {
+        let line = UsageLine {
+            json: serde_json::to_string(&record).unwrap_or_default(),
+            time: record.time,
+            request_id: record.request_id,
+        };
+        let full = {
+            let mut buffer = lock(&self.buffer);
+            buffer.push(line);
+            (buffer.len() >= FLUSH_AT).then(|| std::mem::take(&mut *buffer))
+        };
+        if let Some(records) = full {
+            self.writer.do_send(AppendUsage { records });
+        }
+    }
+
+    /// Writes the buffer and waits for the writer, for shutdown, the admin
+    /// usage query and tests.
     pub async fn flush(&self) -> Result<(), GatewayError> {
-        self.0
-            .send(Flush)
-            .await
-            .map_err(|e| super::mailbox_error("UsageLogger", e))
+        if let Some(batch) = take_batch(&self.buffer) {
+            match self.writer.send(batch).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("usage records could not be written: {e}"),
+                Err(e) => return Err(super::mailbox_error("DiskWriter", e)),
+            }
+        }
+        Ok(())
     }
 }

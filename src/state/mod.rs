@@ -14,7 +14,7 @@ use actix::prelude::*;
 use crate::actors::blacklist::BlacklistHandle;
 use crate::actors::key_pool::{KeyPool, KeyPoolHandle};
 use crate::actors::rate_limiter::RateLimiterHandle;
-use crate::actors::usage_logger::{UsageLogger, UsageLoggerHandle};
+use crate::actors::usage_logger::UsageLoggerHandle;
 use crate::config::Config;
 use crate::storage::writer::DiskWriter;
 use crate::storage::{SledStore, StateStore, StorageError, Tree};
@@ -84,7 +84,7 @@ impl AppState {
         .start_sharing(redis.as_ref());
         let blacklist =
             BlacklistHandle::start(config.limits.clone(), &bans, writer.clone(), redis.as_ref());
-        let usage = UsageLoggerHandle(UsageLogger::new(writer.clone()).start());
+        let usage = UsageLoggerHandle::start(writer.clone());
         let users = UsersHandle::start(
             Users::new(
                 &stored_users,
