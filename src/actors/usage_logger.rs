@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::lock;
 use crate::error::GatewayError;
-use crate::storage::usage_batch::UsageLine;
+use crate::storage::usage_log::UsageLine;
 use crate::storage::writer::{AppendUsage, DiskWriter};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Admin;
 use super::error::AdminError;
 use crate::state::AppState;
-use crate::storage::usage_batch::time_key;
+use crate::storage::usage_log::time_key;
 use crate::storage::writer::QueryUsage;
 use crate::users::model::{glob_matches, Totals};
 

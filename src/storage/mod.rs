@@ -7,7 +7,7 @@
 
 pub mod redis;
 pub mod sled_store;
-pub mod usage_batch;
+pub mod usage_log;
 pub mod writer;
 
 pub use sled_store::SledStore;
@@ -19,9 +19,6 @@ pub enum Tree {
     Counters,
     /// Per-IP error windows and bans, keyed by IP.
     Blacklist,
-    /// Usage records in batches, keyed by time and request id (see
-    /// [`usage_batch`]).
-    Usage,
     /// Users, keyed by id.
     Users,
     /// Upstream keys added at runtime, encrypted, keyed by endpoint and id.
@@ -33,7 +30,6 @@ impl Tree {
         match self {
             Tree::Counters => "counters",
             Tree::Blacklist => "blacklist",
-            Tree::Usage => "usage",
             Tree::Users => "users",
             Tree::UpstreamKeys => "upstream_keys",
         }
@@ -61,27 +57,8 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 /// A key-value backend with named trees. Calls may block.
 pub trait StateStore: Send + Sync + 'static {
     fn load_all(&self, tree: Tree) -> Result<Entries, StorageError>;
-    /// The entries whose keys lie in `[from, to)`, in key order; `None`
-    /// leaves that side open. Backends with ordered keys override this
-    /// read-everything-then-filter default.
-    fn load_range(
-        &self,
-        tree: Tree,
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-    ) -> Result<Entries, StorageError> {
-        let mut entries = self.load_all(tree)?;
-        entries.retain(|(key, _)| in_range(key, from, to));
-        entries.sort();
-        Ok(entries)
-    }
     fn apply(&self, tree: Tree, ops: Vec<StoreOp>) -> Result<(), StorageError>;
     fn flush(&self) -> Result<(), StorageError>;
     /// A cheap round trip proving the store answers.
     fn ping(&self) -> Result<(), StorageError>;
-}
-
-/// Whether `key` lies in `[from, to)` (`None`: open on that side).
-pub fn in_range(key: &[u8], from: Option<&[u8]>, to: Option<&[u8]>) -> bool {
-    from.is_none_or(|from| key >= from) && to.is_none_or(|to| key < to)
 }

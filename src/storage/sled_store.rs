@@ -61,27 +61,6 @@ impl StateStore for SledStore {
             .collect()
     }
 
-    fn load_range(
-        &self,
-        tree: Tree,
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-    ) -> Result<Entries, StorageError> {
-        use std::ops::Bound;
-        if let (Some(from), Some(to)) = (from, to) {
-            if from >= to {
-                // sled's range panics on a reversed range.
-                return Ok(Vec::new());
-            }
-        }
-        let start = from.map_or(Bound::Unbounded, Bound::Included);
-        let end = to.map_or(Bound::Unbounded, Bound::Excluded);
-        self.tree(tree)?
-            .range::<&[u8], _>((start, end))
-            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend))
-            .collect()
-    }
-
     fn apply(&self, tree: Tree, ops: Vec<StoreOp>) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();
         for op in ops {
@@ -130,43 +109,5 @@ mod tests {
         );
         assert!(store.load_all(Tree::Blacklist).unwrap().is_empty());
         store.ping().unwrap();
-    }
-
-    #[test]
-    fn a_range_read_returns_only_keys_in_range_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let puts = [
-            "2025-01-02/b",
-            "2025-01-01/a",
-            "2025-01-03/c",
-            "2025-01-04/d",
-        ]
-        .map(|k| StoreOp::Put(k.as_bytes().to_vec(), k.as_bytes().to_vec()));
-        store.apply(Tree::Usage, puts.to_vec()).unwrap();
-        let keys = |from: Option<&str>, to: Option<&str>| -> Vec<String> {
-            store
-                .load_range(Tree::Usage, from.map(str::as_bytes), to.map(str::as_bytes))
-                .unwrap()
-                .into_iter()
-                .map(|(k, _)| String::from_utf8(k).unwrap())
-                .collect()
-        };
-        assert_eq!(
-            keys(Some("2025-01-02"), Some("2025-01-04")),
-            ["2025-01-02/b", "2025-01-03/c"]
-        );
-        assert_eq!(keys(None, Some("2025-01-02")), ["2025-01-01/a"]);
-        assert_eq!(
-            keys(Some("2025-01-03/c"), None),
-            ["2025-01-03/c", "2025-01-04/d"]
-        );
-        assert_eq!(keys(None, None).len(), 4);
-        assert!(keys(Some("2025-01-04"), Some("2025-01-01")).is_empty());
-        assert!(keys(Some("2025-01-02"), Some("2025-01-02")).is_empty());
-        assert!(store
-            .load_range(Tree::Counters, None, None)
-            .unwrap()
-            .is_empty());
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::usage_batch::{self, UsageLine};
+use super::usage_log::{self, UsageLine};
 use super::{StateStore, StorageError, StoreOp, Tree};
 
 // ---- messages ----
@@ -23,8 +23,7 @@ pub struct WriteBatch {
     pub ops: Vec<StoreOp>,
 }
 
-/// Append usage records to the day's JSONL file and store them as one
-/// batch (see [`usage_batch`]).
+/// Append usage records to their days' JSONL files (see [`usage_log`]).
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]
 pub struct AppendUsage {
@@ -63,7 +62,7 @@ impl DiskWriter {
         let reopen = !matches!(&self.usage_file, Some((open_day, _)) if open_day == day);
         if reopen {
             std::fs::create_dir_all(&self.log_dir).map_err(io)?;
-            let path = self.log_dir.join(format!("usage-{day}.jsonl"));
+            let path = self.log_dir.join(usage_log::file_name(day));
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -97,9 +96,8 @@ impl Handler<WriteBatch> for DiskWriter {
     }
 }
 
-/// Appends the records' lines to the day's JSONL file (grouped so a batch
-/// crossing midnight lands in both files), then stores them in the usage
-/// tree as one value (more only if their times spread wide).
+/// Appends the records' lines to their day's JSONL file (grouped so a batch
+/// crossing midnight lands in both files).
 impl Handler<AppendUsage> for DiskWriter {
     type Result = Result<(), StorageError>;
     fn handle(&mut self, msg: AppendUsage, _: &mut Self::Context) -> Self::Result {
@@ -124,14 +122,7 @@ impl Handler<AppendUsage> for DiskWriter {
                 .write_all(pending.as_bytes())
                 .map_err(io)?;
         }
-        let ops = usage_batch::encode(&msg.records)
-            .into_iter()
-            .map(|(key, value)| StoreOp::Put(key, value))
-            .collect::<Vec<_>>();
-        if ops.is_empty() {
-            return Ok(());
-        }
-        self.store.apply(Tree::Usage, ops)
+        Ok(())
     }
 }
 
@@ -155,10 +146,9 @@ impl Handler<Ping> for DiskWriter {
     }
 }
 
-/// Usage records (one JSON value each), oldest first: every record whose
-/// time lies in `[from, to)` (`None`: open on that side), and possibly a few
-/// within [`usage_batch::MAX_BATCH_SPAN`] outside it, which the caller
-/// filters out by the record's own time. For the admin API.
+/// Usage records (one JSON value each) of the days that can hold records
+/// in `[from, to)` (`None`: open on that side); the caller cuts the range
+/// by each record's time. For the admin API.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Vec<u8>>, StorageError>")]
 pub struct QueryUsage {
@@ -166,26 +156,12 @@ pub struct QueryUsage {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Reads only the batches that can hold records in range: those keyed from
-/// one batch span before `from` up to `to`.
+/// Reads the daily files (here, so reads follow every append handed over
+/// before the query).
 impl Handler<QueryUsage> for DiskWriter {
     type Result = Result<Vec<Vec<u8>>, StorageError>;
     fn handle(&mut self, msg: QueryUsage, _: &mut Self::Context) -> Self::Result {
-        let from = msg.from.map(usage_batch::scan_start);
-        let to = msg.to.map(usage_batch::time_key);
-        let batches = self.store.load_range(
-            Tree::Usage,
-            from.as_deref().map(str::as_bytes),
-            to.as_deref().map(str::as_bytes),
-        )?;
-        let mut records = Vec::new();
-        for (key, value) in &batches {
-            match usage_batch::decode(value) {
-                Ok(lines) => records.extend(lines.into_iter().map(<[u8]>::to_vec)),
-                Err(e) => log::warn!("usage batch {} skipped: {e}", String::from_utf8_lossy(key)),
-            }
-        }
-        Ok(records)
+        usage_log::read_days(&self.log_dir, msg.from, msg.to)
     }
 }
 

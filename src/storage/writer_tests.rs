@@ -1,6 +1,6 @@
-//! The DiskWriter's usage path: batches land in the JSONL file and the usage
-//! tree, a time-range query reads them back across batches and a reopen, and
-//! records stored one per key before batching are still read.
+//! The DiskWriter's usage path: records land in their day's JSONL file
+//! (a batch across midnight in two), nothing goes to sled, and a time-range
+//! query reads back exactly the days it touches.
 
 use std::sync::Arc;
 
@@ -26,12 +26,6 @@ fn at(time: &str) -> Option<DateTime<Utc>> {
     )
 }
 
-fn writer(store: &Arc<SledStore>, logs: &std::path::Path) -> Addr<DiskWriter> {
-    let store: Arc<dyn StateStore> = store.clone();
-    let logs = logs.to_path_buf();
-    SyncArbiter::start(1, move || DiskWriter::new(store.clone(), logs.clone()))
-}
-
 async fn ids(writer: &Addr<DiskWriter>, from: &str, to: &str) -> Vec<String> {
     let query = QueryUsage {
         from: if from.is_empty() { None } else { at(from) },
@@ -49,23 +43,23 @@ async fn ids(writer: &Addr<DiskWriter>, from: &str, to: &str) -> Vec<String> {
 }
 
 #[actix_web::test]
-async fn batches_are_one_value_each_and_ranges_read_around_them() {
+async fn usage_goes_to_daily_files_only_and_reads_back_by_day() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-    // One record stored the old way: a JSON value under `{time}/{id}`.
-    let old = line("2025-01-31T11:00:00.000Z", "old");
-    let old_key = b"2025-01-31T11:00:00.000Z/old".to_vec();
-    let put_old = StoreOp::Put(old_key, old.json.into_bytes());
-    store.apply(Tree::Usage, vec![put_old]).unwrap();
-    let writer = writer(&store, &logs);
+    let writer = {
+        let store: Arc<dyn StateStore> = store.clone();
+        let logs = logs.clone();
+        SyncArbiter::start(1, move || DiskWriter::new(store.clone(), logs.clone()))
+    };
+    assert!(ids(&writer, "", "").await.is_empty(), "no files yet");
     for batch in [
+        vec![line("2025-01-30T08:00:00.000Z", "a1")],
         vec![
-            line("2025-01-31T12:00:00.000Z", "a1"),
-            line("2025-01-31T12:00:00.500Z", "a2"),
+            line("2025-01-31T12:00:00.000Z", "b1"),
+            line("2025-01-31T12:00:00.500Z", "b2"),
         ],
-        vec![line("2025-01-31T12:00:05.000Z", "b1")],
-        // Across midnight: two JSONL files, one batch.
+        // Across midnight: two files.
         vec![
             line("2025-01-31T23:59:59.900Z", "c1"),
             line("2025-02-01T00:00:00.100Z", "c2"),
@@ -75,19 +69,23 @@ async fn batches_are_one_value_each_and_ranges_read_around_them() {
         writer.send(append).await.unwrap().unwrap();
     }
     writer.send(Flush).await.unwrap().unwrap();
-    let stored = store.load_all(Tree::Usage).unwrap();
-    assert_eq!(stored.len(), 4, "the old record and 3 batches");
     let day = |d: &str| std::fs::read_to_string(logs.join(format!("usage-{d}.jsonl"))).unwrap();
-    assert_eq!(day("2025-01-31").lines().count(), 4);
+    assert_eq!(day("2025-01-31").lines().count(), 3);
     assert_eq!(day("2025-02-01").lines().count(), 1);
+    for tree in [
+        Tree::Counters,
+        Tree::Blacklist,
+        Tree::Users,
+        Tree::UpstreamKeys,
+    ] {
+        assert!(store.load_all(tree).unwrap().is_empty(), "{tree:?}");
+    }
 
-    let all = ["old", "a1", "a2", "b1", "c1", "c2"];
-    assert_eq!(ids(&writer, "", "").await, all);
-    assert_eq!(ids(&writer, "", "2025-01-31T12:00:00Z").await, ["old"]);
-    // a2 is in range but in a batch keyed before `from`: the scan starts early.
-    let around = ids(&writer, "2025-01-31T12:00:00.200Z", "2025-01-31T12:00:05Z").await;
-    assert_eq!(around, ["a1", "a2"], "candidates; the caller cuts a1");
-    // A late range reads nothing older than one batch span before it.
-    assert_eq!(ids(&writer, "2025-02-01T00:00:00Z", "").await, ["c1", "c2"]);
+    assert_eq!(ids(&writer, "", "").await, ["a1", "b1", "b2", "c1", "c2"]);
+    // Whole days around the range; the admin query cuts it exactly.
+    let jan_31 = ids(&writer, "2025-01-31T12:00:00.200Z", "2025-01-31T13:00:00Z").await;
+    assert_eq!(jan_31, ["b1", "b2", "c1"]);
+    assert_eq!(ids(&writer, "", "2025-01-30T23:00:00Z").await, ["a1"]);
+    assert_eq!(ids(&writer, "2025-02-01T00:00:00Z", "").await, ["c2"]);
     assert!(ids(&writer, "2025-02-02T00:00:00Z", "").await.is_empty());
 }
