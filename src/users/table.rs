@@ -5,9 +5,11 @@
 //! (BENCHMARKS.md, hot spot 3); the actor keeps the persistence and the
 //! admin operations, which lock the same table.
 //!
-//! Users created through the admin API or CLI are persisted; keys from the
-//! config file are users too (role `user`, or `admin` for `admin_keys`),
-//! recreated at each start with their usage kept.
+//! Users created through the admin API or CLI are persisted in full. Keys
+//! from the config file are users too (`cfg-…`, rebuilt from the file at
+//! every start and reload): their record is written only once something
+//! not derived from the file changed (usage, first and last use, a rule
+//! that disabled them), so 10,000 configured keys cost no writes at start.
 
 mod admin;
 mod shared_admission;
@@ -118,7 +120,8 @@ impl UserTable {
     }
 
     /// Config keys become users `cfg-<hash prefix>`; config users no longer
-    /// in the file are removed.
+    /// in the file are removed. Nothing here is written: what it sets is
+    /// derived from the file again at the next start.
     fn sync_config_keys(&mut self, config_keys: &[(String, Role)]) {
         let mut wanted = std::collections::HashSet::new();
         for (index, (key, role)) in config_keys.iter().enumerate() {
@@ -137,7 +140,6 @@ impl UserTable {
                 }
             }
             self.by_digest.insert(digest, id.clone());
-            self.dirty.push(id.clone());
             wanted.insert(id);
         }
         let stale: Vec<String> = self

@@ -45,6 +45,50 @@ fn config_keys(keys: &[&str]) -> Vec<(String, Role)> {
 }
 
 #[test]
+fn config_users_are_written_only_once_used_and_keep_their_usage() {
+    let keys = config_keys(&["fk-a", "fk-b", "fk-c"]);
+    let mut table = UserTable::new(&[], &keys, UserSettings::default());
+    assert!(table.take_changed().is_empty(), "nothing to write at start");
+
+    let admission = table.authenticate(&ask("fk-a", "m"), T0).unwrap();
+    assert!(admission.user_id.starts_with("cfg-"));
+    table.charge(
+        admission.user_id.clone(),
+        &admission.reservation,
+        used(7, 3),
+        T0,
+    );
+    let changed = table.take_changed();
+    assert_eq!(changed.len(), 1, "only the user that was used");
+    let stored = stored_after(Vec::new(), store_ops(changed));
+
+    // A restart: the file's keys again, the used one restored with its usage.
+    let mut table = UserTable::new(&stored, &keys, UserSettings::default());
+    assert!(
+        table.take_changed().is_empty(),
+        "an unchanged config user is not rewritten"
+    );
+    let view = table.view(&admission.user_id).unwrap();
+    assert!(view.from_config);
+    assert_eq!(view.totals.requests, 1);
+    assert_eq!(
+        view.totals.prompt_tokens + view.totals.completion_tokens,
+        10
+    );
+    assert_eq!(view.first_used_at, Some(T0 / 1000));
+    assert_eq!(table.list().len(), 3);
+
+    // A reload without the key: it stops working and its record goes.
+    table.sync_config(&config_keys(&["fk-b", "fk-c"]), UserSettings::default());
+    assert_eq!(
+        table.authenticate(&ask("fk-a", "m"), T0),
+        Err(AuthRefusal::Unknown)
+    );
+    let ops = store_ops(table.take_changed());
+    assert!(matches!(ops.as_slice(), [StoreOp::Delete(id)] if *id == admission.user_id.as_bytes()));
+}
+
+#[test]
 fn quota_usage_and_a_disabling_rule_survive_a_restart() {
     let mut table = UserTable::new(&[], &[], UserSettings::default());
     let new = NewUser {
