@@ -372,9 +372,12 @@ async fn failed_and_abandoned_requests_release_their_reservation() {
     );
     let (a, b) = (&gateways[0], &gateways[1]);
 
-    // A request the upstream refuses ends, and frees the one slot.
+    // A request the upstream refuses ends, and frees the one slot. The
+    // release reaches Redis just after the response, so wait for it.
     assert_eq!(ask(a, "broken").await.0, 400);
+    wait_for_view(b, "released the refused request", |v| v["in_flight"] == 0).await;
     assert_eq!(ask(b, "gpt-4o").await.0, 200);
+    wait_for_view(b, "released the answered request", |v| v["in_flight"] == 0).await;
 
     // A client that gives up on a slow request: meanwhile the slot is taken
     // on every instance; afterwards it is free again.

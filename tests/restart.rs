@@ -147,6 +147,81 @@ rpm = 6
     assert_eq!(gw.terminate(), 0);
 }
 
+/// The config users (`cfg-…`) as the admin API lists them, by name.
+async fn config_users(gw: &Binary) -> Vec<serde_json::Value> {
+    let mut response = common::client()
+        .get(format!("{}/admin/api/users", gw.url))
+        .insert_header(("authorization", "Bearer ak-admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let list = json_of(&response.body().await.unwrap());
+    let mut users: Vec<_> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["from_config"] == true)
+        .cloned()
+        .collect();
+    users.sort_by_key(|u| u["name"].as_str().unwrap().to_owned());
+    users
+}
+
+/// The user records stored under `data` (the server must be stopped).
+fn stored_user_ids(data: &Path) -> Vec<String> {
+    use aigate::storage::{SledStore, StateStore, Tree};
+    let store = SledStore::open(&data.join("db")).unwrap();
+    let records = store.load_all(Tree::Users).unwrap();
+    records
+        .into_iter()
+        .map(|(id, _)| String::from_utf8(id).unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn config_users_are_stored_once_used_and_keep_their_usage() {
+    let upstream = FakeUpstream::always(Reply::json(openai_completion("gpt-4o", "ok")));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aigate.toml");
+    let text = format!(
+        "[server]\nworkers = 1\n[auth]\nclient_keys = [\"fk-used\", \"fk-idle\"]\nadmin_keys = [\"ak-admin\"]\n[limits]\nip_requests = -1\nip_error_threshold = -1\n[log]\nlevel = \"warn\"\n[[endpoints]]\nid = \"up\"\nprovider = \"openai\"\nbase_url = \"{}\"\nkeys = [\"sk-1\"]\n",
+        upstream.url
+    );
+    std::fs::write(&config, text).unwrap();
+    let data = dir.path().join("data");
+
+    let gw = start(&config, &data).await;
+    for _ in 0..2 {
+        assert_eq!(gw.post("fk-used", "198.51.100.1").await, 200);
+    }
+    let users = config_users(&gw).await;
+    assert_eq!(users.len(), 3, "two client keys and the admin key");
+    assert_eq!(gw.terminate(), 0);
+    // Only the key that was used has a record; the admin key only looked.
+    let stored = stored_user_ids(&data);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+
+    let gw = start(&config, &data).await;
+    let users = config_users(&gw).await;
+    let names: Vec<&str> = users.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["config key 1", "config key 2", "config key 3"]);
+    let (used, idle) = (&users[0], &users[1]);
+    assert_eq!(used["id"], stored[0].as_str());
+    assert_eq!(used["totals"]["requests"], 2);
+    assert!(used["first_used_at"].is_u64() && used["last_used_at"].is_u64());
+    assert_eq!(idle["totals"]["requests"], 0);
+    assert!(idle["first_used_at"].is_null());
+
+    // A hard kill loses at most the last second of usage.
+    assert_eq!(gw.post("fk-used", "198.51.100.1").await, 200);
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    gw.kill();
+    let gw = start(&config, &data).await;
+    assert_eq!(config_users(&gw).await[0]["totals"]["requests"], 3);
+    assert_eq!(gw.terminate(), 0);
+}
+
 #[actix_web::test]
 async fn sighup_reloads_the_config_file_and_keeps_counters() {
     let upstream = FakeUpstream::always(Reply::json(openai_completion("gpt-4o", "ok")));

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use crate::config::{AuthConfig, Secret};
 use crate::error::{GatewayError, LimitScope};
 use crate::state::AppState;
-use crate::users::actor::{AuthRefusal, Authenticate, Lookup};
+use crate::users::actor::{AuthRefusal, Authenticate};
 use crate::users::admission::{Refusal, Reservation};
 use crate::users::key_digest;
 use crate::users::model::Role;
@@ -118,8 +118,7 @@ pub async fn identify(
     let key = presented_key(headers).ok_or(GatewayError::Unauthorized)?;
     state
         .users
-        .send(Lookup(key_digest(key)))
-        .await?
+        .lookup(&key_digest(key))
         .ok_or(GatewayError::Unauthorized)
 }
 

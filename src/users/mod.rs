@@ -1,11 +1,16 @@
 //! Users: everyone gets their own client key, with a role, limits, quotas
-//! and an expiry. The [`actor::Users`] actor owns them; keys are stored only
-//! as SHA-256 digests and shown once, at creation or rotation.
+//! and an expiry. They live in one [`table::UserTable`] that requests lock
+//! on their own thread; the [`actor::Users`] actor persists it and runs the
+//! admin operations. Keys are stored only as SHA-256 digests and shown
+//! once, at creation or rotation.
 //!
 //! - [`model`]: the stored user.
 //! - [`period`]: quota periods on the UTC calendar.
 //! - [`admission`]: the per-user rules as pure functions.
-//! - [`actor`]: the actor, its messages and its typed handle.
+//! - [`table`]: every user with their live counters; the request path, the
+//!   admin edits, config keys as users, what to persist.
+//! - [`actor`]: the actor (persistence, admin messages) and the typed
+//!   handle requests use.
 //! - [`view`]: what the admin API shows of a user.
 //! - [`shared`]: RPM, TPM, concurrency and quotas counted in Redis, for
 //!   several instances.
@@ -15,6 +20,7 @@ pub mod admission;
 pub mod model;
 pub mod period;
 pub mod shared;
+pub mod table;
 pub mod view;
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! Per-user limits shared by every instance (`[storage] backend = "redis"`).
-//! The Users actor keeps the rules that belong to one process (enabled,
+//! The user table keeps the rules that belong to one process (enabled,
 //! expiry, first-use expiry, allowed models, distinct IPs, prompt cap) and
 //! says which limits apply; RPM, TPM, concurrency and the model quotas are
 //! then checked and consumed in Redis ([`UserCounters`]) by the handle,
-//! outside the actor, so one slow round trip never holds up other users.
+//! outside the table's lock, so one slow round trip never holds up other
+//! users.
 //!
 //! A user with none of those limits costs no Redis call. Every admitted
 //! request's reservation is released exactly once: by the finish step's
@@ -13,20 +14,18 @@
 //! admits on the local rules alone.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use actix::Addr;
-
-use super::actor::{
-    Admission, AuthRefusal, Authenticate, CheckLocalRules, MarkAdmitted, SharedLimitsOf, Users,
-};
 use super::admission::{Refusal, Reservation, Used};
 use super::model::{glob_matches, Period, Quota, User};
 use super::period::{period_end, period_start};
+use super::table::{Admission, AuthRefusal, Authenticate, UserTable};
 use super::view::UserView;
-use crate::actors::mailbox_error;
+use crate::actors::lock;
 use crate::config::{Config, DownPolicy};
 use crate::error::GatewayError;
+use crate::limits::now_ms;
 use crate::storage::redis::users::{
     QuotaWindow, SharedReservation, UserCounters, UserLimits, UserRefusal,
 };
@@ -147,17 +146,15 @@ impl SharedUsers {
         SharedUsers::new(redis.clone(), longest + Duration::from_secs(60))
     }
 
-    /// The local rules in the actor, then the shared limits in Redis.
+    /// The local rules in the table, then the shared limits in Redis. The
+    /// table is locked before and after the wait for Redis, not across it.
     pub async fn authenticate(
         &self,
-        users: &Addr<Users>,
-        msg: Authenticate,
+        table: &Mutex<UserTable>,
+        ask: Authenticate,
     ) -> Result<Result<Admission, AuthRefusal>, GatewayError> {
-        let estimate = msg.prompt_estimate;
-        let local = users
-            .send(CheckLocalRules(msg))
-            .await
-            .map_err(|e| mailbox_error("Users", e))?;
+        let estimate = ask.prompt_estimate;
+        let local = lock(table).check_local_rules(&ask, now_ms());
         let local = match local {
             Ok(local) => local,
             Err(refusal) => return Ok(Err(refusal)),
@@ -195,7 +192,7 @@ impl SharedUsers {
             .await;
         match outcome {
             Ok(Ok(())) => {
-                users.do_send(MarkAdmitted(local.user_id.clone()));
+                lock(table).mark_admitted(local.user_id.clone(), unix_now());
                 admitted(Reservation {
                     shared: pending.settle(),
                     ..Reservation::untracked()
@@ -208,7 +205,7 @@ impl SharedUsers {
             // `pending` releases whatever the lost answer may have reserved.
             Err(_) => match self.redis.quotas_policy() {
                 DownPolicy::FailOpen => {
-                    users.do_send(MarkAdmitted(local.user_id.clone()));
+                    lock(table).mark_admitted(local.user_id.clone(), unix_now());
                     admitted(Reservation::untracked())
                 }
                 DownPolicy::FailClosed => Err(GatewayError::LimitsUnavailable),
@@ -217,7 +214,7 @@ impl SharedUsers {
     }
 
     /// Drops the request's reservation in Redis and charges what it used
-    /// (the actor, told separately, keeps the totals).
+    /// (the table, charged separately, keeps the totals).
     pub fn charge(&self, user_id: String, reservation: SharedReservation, used: &Used) {
         let counters = self.counters.clone();
         let tokens = used.prompt_tokens + used.completion_tokens;
@@ -229,29 +226,15 @@ impl SharedUsers {
     }
 
     /// Tokens used outside a request: charged to the user's TPM window and
-    /// the quotas matching `model`, with no reservation.
-    pub fn charge_tokens(
-        &self,
-        users: &Addr<Users>,
-        user_id: String,
-        model: Option<String>,
-        used: &Used,
-    ) {
+    /// the quotas matching the model (`limits`: the user's for it), with no
+    /// reservation.
+    pub fn charge_tokens(&self, user_id: String, limits: SharedLimits, used: &Used) {
         let tokens = used.prompt_tokens + used.completion_tokens;
         if tokens == 0 {
             return;
         }
-        let (counters, users) = (self.counters.clone(), users.clone());
+        let counters = self.counters.clone();
         spawn_detached(async move {
-            let Ok(Some(limits)) = users
-                .send(SharedLimitsOf {
-                    user_id: user_id.clone(),
-                    model,
-                })
-                .await
-            else {
-                return;
-            };
             let windows = limits.windows(unix_now());
             let unheld = counters.prepare(&user_id, &windows, 0);
             if let Err(e) = counters.charge(&user_id, &unheld, tokens).await {

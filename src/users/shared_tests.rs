@@ -4,11 +4,8 @@
 
 use std::time::Duration;
 
-use actix::Actor;
-
 use super::*;
 use crate::storage::redis::test_server::RedisServer;
-use crate::users::actor::UserSettings;
 
 const HOLD: Duration = Duration::from_secs(600);
 
@@ -20,13 +17,12 @@ fn quota(models: &str, tokens: u64) -> Quota {
     }
 }
 
-fn users_with(quotas: &[Quota]) -> Addr<Users> {
-    let user = serde_json::json!({
+fn user_with(quotas: &[Quota]) -> User {
+    serde_json::from_value(serde_json::json!({
         "v": 1, "id": "u1", "name": "n", "key_hash": "00", "key_hint": "abcd",
         "role": "user", "enabled": true, "created_at": 0, "quotas": quotas
-    });
-    let stored = vec![(b"u1".to_vec(), serde_json::to_vec(&user).unwrap())];
-    Users::new(&stored, &[], UserSettings::default(), None).start()
+    }))
+    .unwrap()
 }
 
 #[actix_web::test]
@@ -35,14 +31,14 @@ async fn tokens_outside_a_request_are_charged_to_the_matching_quotas() {
         return;
     };
     let quotas = [quota("gpt-4o*", 1000), quota("claude-*", 1000)];
-    let users = users_with(&quotas);
+    let limits = SharedLimits::of(&user_with(&quotas), Some("gpt-4o-realtime")).unwrap();
     let shared = SharedUsers::new(server.shared("ct:"), HOLD);
     let used = Used {
         prompt_tokens: 30,
         completion_tokens: 12,
         ..Used::default()
     };
-    shared.charge_tokens(&users, "u1".into(), Some("gpt-4o-realtime".into()), &used);
+    shared.charge_tokens("u1".into(), limits, &used);
     let windows: Vec<QuotaWindow> = quotas.iter().map(|q| quota_window(q, unix_now())).collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
