@@ -1,10 +1,10 @@
 //! `GET /admin/api/usage`: usage records by user, endpoint, model and time
 //! range, with totals per user, per endpoint and overall. The records come
-//! from the usage tree through the DiskWriter (sled reads block, so never on
-//! a worker), after the UsageLogger has handed over what it buffers, so a
-//! request that just finished is counted. The tree holds batches, so the
-//! DiskWriter returns the batches around the time range and the exact range
-//! is applied here, to each record's own time.
+//! from the daily JSONL files through the DiskWriter (file reads block, so
+//! never on a worker), after the UsageLogger has handed over what it
+//! buffers, so a request that just finished is counted. The DiskWriter
+//! returns the whole days the range touches; the exact range is applied
+//! here, to each record's own time.
 
 use std::collections::BTreeMap;
 
