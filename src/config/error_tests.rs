@@ -48,7 +48,7 @@ fn range_and_type_errors_name_the_key() {
     let err = error(&format!("{two}rpm = \"x\"\n"), &[]);
     assert_eq!(
         err,
-        "endpoints[1].rpm: invalid type: string \"x\", expected i64"
+        "endpoints[1].rpm: invalid type: string \"…\", expected i64"
     );
     let err = error(&format!("{two}weight = 0\n"), &[]);
     assert_eq!(err, "endpoints[1].weight: expected an integer >= 1");
@@ -102,6 +102,23 @@ fn invalid_toml_includes_the_parser_message() {
         err.starts_with("invalid TOML: TOML parse error at line 1"),
         "{err}"
     );
+}
+
+#[test]
+fn errors_never_quote_a_value_back() {
+    let secret = "sk-secret-leak-1234";
+    for text in [
+        format!("[[endpoints]]\nid = \"a\"\nprovider = \"openai\"\nkeys = \"{secret}\"\n"),
+        format!("[[endpoints]]\nid = \"a\"\nprovider = \"openai\"\nrpm = \"{secret}\"\n"),
+        format!("[[endpoints]]\nid = \"a\"\nkeys = [{secret}]\n"),
+    ] {
+        let err = error(&text, &[]);
+        assert!(!err.contains("leak"), "{err}");
+        assert!(
+            err.contains("endpoints[0]") || err.contains("line 3"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

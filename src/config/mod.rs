@@ -140,16 +140,50 @@ fn build(
 
 /// Strict deserialization; errors read `key.path: what serde expected`.
 fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigError> {
-    let deserializer = toml::Deserializer::parse(text).map_err(|err| {
-        ConfigError::Parse(format!("invalid TOML: {}", err.to_string().trim_end()))
-    })?;
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|err| ConfigError::Parse(syntax_error(text, &err)))?;
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
-        let message = err.inner().message();
+        let message = without_values(err.inner().message());
         ConfigError::Parse(if path == "." {
-            message.to_owned()
+            message
         } else {
             format!("{path}: {message}")
         })
     })
+}
+
+/// Where the TOML breaks and why, without the parser's quote of the line:
+/// config errors reach logs and the admin API (a reload), and the line may
+/// hold a key.
+fn syntax_error(text: &str, err: &toml::de::Error) -> String {
+    let message = without_values(err.message().trim_end());
+    match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("invalid TOML: TOML parse error at line {line}, column {column}: {message}")
+        }
+        None => format!("invalid TOML: {message}"),
+    }
+}
+
+/// serde quotes the offending value (`invalid type: string "sk-…",
+/// expected i64`); it is left out, as it may be a key put in the wrong place.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let mut quoted = true;
+    for part in parts {
+        match quoted {
+            true => out.push_str("\"…\""),
+            false => out.push_str(part),
+        }
+        quoted = !quoted;
+    }
+    out
 }

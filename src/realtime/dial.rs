@@ -143,9 +143,10 @@ pub async fn dial(
     Err(give_up(last, attempts))
 }
 
-/// A key lent for one handshake. If the handshake is abandoned (the client
-/// hung up while it ran, and the handler's future was dropped), the key goes
-/// back to the pool instead of staying counted as in flight.
+/// A key lent for one handshake. If the handshake's future is dropped
+/// before it ends (server shutdown; actix keeps running a handler whose
+/// client hung up), the key goes back to the pool instead of staying
+/// counted as in flight.
 struct Lent<'a> {
     pool: &'a KeyPoolHandle,
     lease: Option<KeyLease>,
