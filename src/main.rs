@@ -8,6 +8,13 @@ use clap::{Parser, Subcommand};
 
 use aigate::config::{self, CliOverrides};
 
+/// mimalloc's per-thread heaps: a request makes a few hundred small
+/// allocations across actix-web, awc and the pipeline, and glibc's malloc
+/// (arena locks, consolidation) was about 9 % of the gateway's CPU under load
+/// (BENCHMARKS.md, hot spot 8).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "aigate", version, about = "A self-hosted LLM API gateway")]
 struct Cli {

@@ -217,6 +217,53 @@ async fn attempts_are_capped_and_the_upstream_error_is_returned() {
 }
 
 #[actix_web::test]
+async fn a_json_answer_cut_short_goes_elsewhere_and_arrives_whole_with_its_length() {
+    let whole = serde_json::to_vec(&openai_completion("gpt-4o", "fine")).unwrap();
+    let dying = FakeUpstream::always(Reply::CutJson {
+        announced: whole.len() as u64,
+        sent: whole[..whole.len() / 2].to_vec(),
+    });
+    let good = FakeUpstream::always(Reply::json(openai_completion("gpt-4o", "fine")));
+    let gw = TestGateway::start(&format!(
+        r#"
+[auth]
+client_keys = ["fk-test"]
+[routing]
+strategy = "weighted"
+[[endpoints]]
+id = "dying"
+provider = "openai"
+base_url = "{}"
+keys = ["sk-d"]
+weight = 1000
+[[endpoints]]
+id = "good"
+provider = "openai"
+base_url = "{}"
+keys = ["sk-g"]
+"#,
+        dying.url, good.url
+    ));
+    let mut response = common::client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .insert_header(("authorization", "Bearer fk-test"))
+        .send_json(&chat("gpt-4o", "x"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.body().await.unwrap();
+    let length = response.headers().get("content-length").unwrap();
+    assert_eq!(length.to_str().unwrap(), body.len().to_string());
+    assert_eq!(json_of(&body)["choices"][0]["message"]["content"], "fine");
+    assert_eq!(dying.hits(), 1);
+    assert_eq!(good.hits(), 1);
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["endpoint"], "good");
+    assert_eq!(records[0]["status"], 200);
+}
+
+#[actix_web::test]
 async fn a_stream_dying_before_its_first_event_goes_elsewhere() {
     let dying = FakeUpstream::always(Reply::Sse {
         chunks: vec!["data: {}\n\n".into()],

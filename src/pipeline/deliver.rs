@@ -29,6 +29,11 @@ use crate::translate::body as translate_body;
 const TRANSLATED_BODY_LIMIT: usize = 32 * 1024 * 1024;
 /// Bytes of an upstream refusal read to find its message.
 const REFUSAL_BODY_LIMIT: usize = 64 * 1024;
+/// Non-streamed JSON answers whose announced length is at most this are read
+/// whole and sent with a length (one write to the client, and a body cut
+/// short upstream can still be retried elsewhere); longer or unsized ones
+/// are relayed chunk by chunk.
+const WHOLE_BODY_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// What became of a successful upstream answer.
 pub enum Delivery {
@@ -62,6 +67,11 @@ pub async fn success(
         .unwrap_or("")
         .to_string();
     let is_sse = content_type.starts_with("text/event-stream");
+    let content_length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let mut builder = HttpResponse::build(status);
     let native = matches!(reply, ReplyPlan::Native { .. });
     if native {
@@ -156,6 +166,16 @@ pub async fn success(
             ))
         }
     };
+    let json = content_type.starts_with("application/json");
+    if let (false, true, Some(length @ 0..=WHOLE_BODY_LIMIT)) = (streaming, json, content_length) {
+        let reply = Whole {
+            builder,
+            length,
+            transform,
+            status: status.as_u16(),
+        };
+        return reply.deliver(upstream, idle, finisher, lease).await;
+    }
     if let Some(f) = finisher.as_mut() {
         f.keep_lease(lease);
     }
@@ -168,6 +188,70 @@ pub async fn success(
         idle,
         finisher,
     ))
+}
+
+/// A sized answer, read whole, passed through its transform and sent with
+/// its length; the request is finished before the reply leaves.
+struct Whole {
+    builder: HttpResponseBuilder,
+    /// The upstream's content-length.
+    length: u64,
+    transform: Box<dyn BodyTransform>,
+    status: u16,
+}
+
+impl Whole {
+    async fn deliver(
+        mut self,
+        upstream: BodyStream,
+        idle: Duration,
+        finisher: &mut Option<Finisher>,
+        lease: Option<KeyLease>,
+    ) -> Delivery {
+        let body = match read_all(upstream, WHOLE_BODY_LIMIT as usize, idle).await {
+            Ok(body) => body,
+            Err(reason) => return Delivery::Retry(reason),
+        };
+        // A connection closed early can end the body without an error.
+        if body.len() as u64 != self.length {
+            return Delivery::Retry(TransportFailure::Other(format!(
+                "upstream body cut short: {} of {} bytes",
+                body.len(),
+                self.length
+            )));
+        }
+        let Some(mut finisher) = finisher.take() else {
+            return Delivery::Failed(GatewayError::Internal("request already finished".into()));
+        };
+        finisher.keep_lease(lease);
+        let mut out = std::collections::VecDeque::new();
+        self.transform.push(body, &mut out);
+        if let Err(error) = self.transform.end(&mut out) {
+            let error = GatewayError::Upstream {
+                status: 502,
+                message: error,
+            };
+            finisher.finish(Ending::Rejected {
+                status: 502,
+                error: error.to_string(),
+            });
+            return Delivery::Failed(error);
+        }
+        let body = match out.len() {
+            1 => out.pop_front().unwrap_or_default(),
+            _ => {
+                let mut joined = Vec::with_capacity(out.iter().map(Bytes::len).sum());
+                out.iter().for_each(|chunk| joined.extend_from_slice(chunk));
+                Bytes::from(joined)
+            }
+        };
+        finisher.mark_first_byte();
+        finisher.set_usage(self.transform.usage());
+        finisher.finish(Ending::Delivered {
+            status: self.status,
+        });
+        Delivery::Done(self.builder.body(body))
+    }
 }
 
 /// A final 4xx from the upstream: as-is when it is in the client's format,

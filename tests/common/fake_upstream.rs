@@ -53,6 +53,9 @@ pub enum Reply {
         delay: Duration,
         cut_after: Option<usize>,
     },
+    /// A JSON body that announces `announced` bytes, sends `sent`, then
+    /// drops the connection.
+    CutJson { announced: u64, sent: Vec<u8> },
     /// Wait, then answer.
     Slow { delay: Duration, then: Box<Reply> },
 }
@@ -288,6 +291,23 @@ async fn build(
             );
             HttpResponse::Ok()
                 .content_type("text/event-stream")
+                .streaming(stream)
+        }
+        Reply::CutJson { announced, sent } => {
+            let parts: Vec<Result<Bytes, actix_web::Error>> = vec![
+                Ok(Bytes::from(sent)),
+                Err(actix_web::error::ErrorInternalServerError("cut")),
+            ];
+            let stream = futures_util::stream::iter(parts).then(|part| async move {
+                if part.is_err() {
+                    // Let what was sent leave first, then break the connection.
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+                part
+            });
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .no_chunking(announced)
                 .streaming(stream)
         }
         Reply::Slow { .. } => HttpResponse::InternalServerError().finish(),

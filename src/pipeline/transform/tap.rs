@@ -32,11 +32,12 @@ impl BodyTransform for Passthrough {
     }
 }
 
-/// A JSON body relayed as it streams in, with a copy kept to read usage at
-/// the end.
+/// A JSON body relayed as it streams in, with its chunks kept (shared, not
+/// copied) to read usage at the end.
 pub struct JsonTap {
     dialect: Dialect,
-    captured: Vec<u8>,
+    captured: Vec<Bytes>,
+    captured_len: usize,
     usage: Option<TokenUsage>,
 }
 
@@ -45,6 +46,7 @@ impl JsonTap {
         JsonTap {
             dialect,
             captured: Vec::new(),
+            captured_len: 0,
             usage: None,
         }
     }
@@ -52,16 +54,26 @@ impl JsonTap {
 
 impl BodyTransform for JsonTap {
     fn push(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
-        if self.captured.len() + chunk.len() <= CAPTURE_LIMIT {
-            self.captured.extend_from_slice(&chunk);
+        if self.captured_len + chunk.len() <= CAPTURE_LIMIT {
+            self.captured_len += chunk.len();
+            self.captured.push(chunk.clone());
         }
         out.push_back(chunk);
     }
     fn end(&mut self, _: &mut VecDeque<Bytes>) -> Result<(), String> {
-        self.usage = match self.dialect {
-            Dialect::OpenAi => usage::from_openai_body(&self.captured),
-            Dialect::Anthropic => usage::from_anthropic_body(&self.captured),
+        let joined;
+        let body: &[u8] = match self.captured.as_slice() {
+            [one] => one,
+            chunks => {
+                joined = chunks.concat();
+                &joined
+            }
         };
+        self.usage = match self.dialect {
+            Dialect::OpenAi => usage::from_openai_body(body),
+            Dialect::Anthropic => usage::from_anthropic_body(body),
+        };
+        self.captured.clear();
         Ok(())
     }
     fn fail(&mut self, _: &str, _: &mut VecDeque<Bytes>) -> bool {
