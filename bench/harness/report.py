@@ -2,6 +2,9 @@
 PASS or FAIL, as one block of text printed at the end of a run."""
 
 FRONTS = ("direct", "nginx", "aigate")
+# The stack-floor references of the zero-latency JSON phase
+# (examples/bare_relay), with their short column names.
+FLOOR_FRONTS = {"actix static": "static", "actix+awc relay": "relay"}
 
 # Targets (issue 6), measured in one run on this machine.
 THROUGHPUT_RATIO_MIN = 0.8  # aigate / nginx requests/s at 64 connections
@@ -46,6 +49,66 @@ def _closed_table(title, rows, with_ttfb):
         lines.append(line)
     lines.append("  (latencies in ms; p50/p99 of the whole response)")
     return lines
+
+
+def _floor_table(rows):
+    """The references' rows under the JSON table: same steps, same wrk."""
+    floor = [f for f in FLOOR_FRONTS if all(f in by_front for by_front in rows.values())]
+    if not floor:
+        return []
+    lines = ["  stack-floor references in the same steps (examples/bare_relay: actix-web + awc,"
+             " nothing else)"]
+    head = f"{'conns':>5} |"
+    for front in floor:
+        head += f" {FLOOR_FRONTS[front] + ' req/s':>13} {'p50':>7} {'p99':>7} |"
+    lines.append(head + " static/nginx relay/nginx aigate/relay")
+    for conns, by_front in rows.items():
+        line = f"{conns:>5} |"
+        for front in floor:
+            r = by_front[front]
+            line += f" {r['rps']:>13,.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} |"
+        ratios = _floor_ratios(by_front)
+        line += "".join(f" {ratios.get(k, float('nan')):>{w}.2f}" for k, w in
+                        (("static/nginx", 12), ("relay/nginx", 11), ("aigate/relay", 12)))
+        errors = sum(by_front[f].get("errors", 0) for f in floor)
+        lines.append(line + (f"  ({errors} errors!)" if errors else ""))
+    return lines
+
+
+def _floor_ratios(by_front):
+    def rps(front):
+        return by_front[front]["rps"] if front in by_front else None
+
+    nginx, aigate = rps("nginx"), rps("aigate")
+    static, relay = rps("actix static"), rps("actix+awc relay")
+    out = {}
+    if static is not None:
+        out["static/nginx"] = static / max(nginx, 1e-9)
+    if relay is not None:
+        out["relay/nginx"] = relay / max(nginx, 1e-9)
+        out["aigate/relay"] = aigate / max(relay, 1e-9)
+    return out
+
+
+def _floor_section(rows, conns=64):
+    """What the references say about the throughput target, at 64 connections."""
+    by_front = rows.get(conns)
+    ratios = _floor_ratios(by_front) if by_front else {}
+    if len(ratios) < 3:
+        return []
+    return [
+        f"Stack floor at {conns} connections (zero-latency JSON, same steps as above)",
+        f"  actix+awc relay / nginx   {ratios['relay/nginx']:5.2f}"
+        "  aigate's HTTP stack relaying, with no gateway logic",
+        f"  aigate / actix+awc relay  {ratios['aigate/relay']:5.2f}"
+        "  what aigate keeps of that with its own work",
+        f"  actix static / nginx      {ratios['static/nginx']:5.2f}"
+        "  the actix-web server leg alone, no upstream call",
+        "  aigate/nginx = relay/nginx × aigate/relay: the first factor is what the stack itself"
+        " allows",
+        "  (static/nginx: its server leg alone), the second what aigate's own work costs on top.",
+        "",
+    ]
 
 
 def _rate_table(title, by_front, with_ttfb):
@@ -146,9 +209,12 @@ def render(res):
 def _full_sections(res):
     meta = res["meta"]
     lines = []
-    lines += _closed_table("JSON chat completion, zero-latency upstream (wrk, closed loop)",
-                           res["json"], False)
+    table = _closed_table("JSON chat completion, zero-latency upstream (wrk, closed loop)",
+                          res["json"], False)
+    # The references' rows go under the table, before its footnote.
+    lines += table[:-1] + _floor_table(res["json"]) + table[-1:]
     lines.append("")
+    lines += _floor_section(res["json"])
     lines += _closed_table("JSON chat completion, upstream answering after 60 ms (wrk)",
                            res["slow"], False)
     lines.append("")

@@ -1,7 +1,8 @@
 """What one run does, in order: start the fakes and fronts, check each front
 answers correctly, then the load phases. Each phase runs direct, nginx and
 aigate back to back at each step, so drift on the machine hits all three
-alike."""
+alike. The zero-latency JSON phase adds the two stack-floor references
+(examples/bare_relay) to the same steps."""
 
 import os
 import shutil
@@ -13,6 +14,12 @@ import measure
 import procs as procs_mod
 
 FRONTS = ("direct", "nginx", "aigate")
+# examples/bare_relay: aigate's HTTP stack (actix-web, awc, mimalloc) with no
+# gateway logic. "actix static" answers the fixture itself (the server leg
+# alone); "actix+awc relay" relays to the JSON fake (the whole proxy path).
+# Measured in the zero-latency JSON phase only.
+FLOOR_FRONTS = ("actix static", "actix+awc relay")
+FLOOR_PROCS = {"actix static": "bare-static", "actix+awc relay": "bare-relay"}
 RATE_CONNS = 32
 SSE_RATE = 500
 WARMUP_SECONDS = 2
@@ -35,8 +42,10 @@ class Env:
     seconds: int
     rate: int
     streams: int
+    bare_bin: str = ""
     ports: dict = field(default_factory=dict)
     aigate: object = None
+    floor: dict = field(default_factory=dict)  # front -> its bare_relay process
 
     def start_fakes(self):
         root = os.geteuid() == 0
@@ -88,6 +97,29 @@ class Env:
         self.aigate = proc
         return proc
 
+    def start_floor(self):
+        """The two bare_relay references, each on its own port, with as many
+        workers as aigate here (`workers = 0`: one per core, 2 on the bench
+        machine)."""
+        body = os.path.join(self.fixtures, "chat.json")
+        upstream = f"http://127.0.0.1:{self.ports['fake']}/json/v1/chat/completions"
+        for front in FLOOR_FRONTS:
+            name = FLOOR_PROCS[front]
+            self.ports[name] = procs_mod.free_port()
+            listen = f"127.0.0.1:{self.ports[name]}"
+            if front == "actix static":
+                argv = [self.bare_bin, "static", "--listen", listen, "--body-file", body]
+            else:
+                argv = [self.bare_bin, "relay", "--listen", listen, "--upstream", upstream]
+            proc = self.procs.start(name, argv + ["--workers", str(len(os.sched_getaffinity(0)))])
+            self.floor[front] = proc
+            procs_mod.wait_http(f"http://127.0.0.1:{self.ports[name]}/", proc, method="POST")
+
+    def stop_floor(self):
+        for proc in self.floor.values():
+            self.procs.stop(proc)
+        self.floor = {}
+
     def stop_aigate(self):
         if self.aigate is not None:
             self.procs.stop(self.aigate, grace=35)
@@ -103,6 +135,10 @@ class Env:
     def url(self, front, kind):
         if front == "aigate":
             return f"http://127.0.0.1:{self.ports['aigate']}/v1/chat/completions"
+        if front in FLOOR_PROCS:
+            if kind != "json":
+                raise ValueError(f"{front} only takes the zero-latency JSON load")
+            return f"http://127.0.0.1:{self.ports[FLOOR_PROCS[front]]}/json/v1/chat/completions"
         port = self.ports["proxy"] if front == "nginx" else {
             "json": self.ports["fake"], "sse": self.ports["fake"],
             "slow": self.ports["slow"], "paced": self.ports["paced"]}[kind]
@@ -120,9 +156,10 @@ class Env:
 
 
 def check_answers(env):
-    """Every front answers each kind with the fixture before any load."""
+    """Every front answers each kind with the fixture before any load (the
+    floor references only JSON, when running)."""
     for kind in ("json", "sse", "slow"):
-        for front in FRONTS:
+        for front in fronts(env, kind):
             status, ctype, body = procs_mod.post(env.url(front, kind), configs.request_body(kind),
                                                  AUTH)
             want = "text/event-stream" if kind == "sse" else "application/json"
@@ -136,10 +173,17 @@ def progress(text):
     print(f"== {text}", flush=True)
 
 
+def fronts(env, kind):
+    """The fronts a phase loads: the floor references join the JSON one."""
+    if kind == "json" and env.floor:
+        return FRONTS + tuple(f for f in FLOOR_FRONTS if f in env.floor)
+    return FRONTS
+
+
 def closed_loop(env, kinds, conns_list, results):
     for kind in kinds:
         results[kind] = {}
-        for front in FRONTS:
+        for front in fronts(env, kind):
             if kind == "sse":
                 env.tool("load", front, kind, conns=64, duration=WARMUP_SECONDS)
             else:
@@ -147,7 +191,7 @@ def closed_loop(env, kinds, conns_list, results):
         for conns in conns_list:
             progress(f"{kind}, {conns} connections")
             row = {}
-            for front in FRONTS:
+            for front in fronts(env, kind):
                 if kind == "sse":
                     row[front] = env.tool("load", front, kind, conns=conns, duration=env.seconds,
                                           timeout=env.seconds + 120)
@@ -172,12 +216,15 @@ def fixed_rate(env, kind, rate, pid):
 def full(env, conns_list, scale=True):
     res = {}
     proc = env.start_aigate()
+    env.start_floor()
     check_answers(env)
     time.sleep(1)
     res["rss"] = {"idle_start_kb": measure.rss_kb(proc.pid)}
     sampler = measure.RssSampler(proc.pid)
     load_start = time.monotonic()
-    closed_loop(env, ("json", "slow", "sse"), conns_list, res)
+    closed_loop(env, ("json",), conns_list, res)
+    env.stop_floor()  # the other phases are direct, nginx and aigate only
+    closed_loop(env, ("slow", "sse"), conns_list, res)
     progress(f"fixed rate {env.rate} req/s")
     res["rate"], res["cpu_us_per_req"] = fixed_rate(env, "json", env.rate, proc.pid)
     progress(f"fixed rate {SSE_RATE} streams/s")
