@@ -12,6 +12,7 @@ aigate tells them apart by model: bench-json, bench-sse, bench-slow, bench-paced
 import os
 
 CLIENT_KEY = "fk-bench"
+ADMIN_KEY = "fk-bench-admin"
 MODELS = {"json": "bench-json", "sse": "bench-sse", "slow": "bench-slow", "paced": "bench-paced"}
 
 
@@ -101,6 +102,7 @@ def aigate(data_dir, port, fake_port, slow_port, paced_port, scale=None):
         "",
         "[auth]",
         "client_keys = [" + ", ".join(f'"{k}"' for k in keys) + "]",
+        f'admin_keys = ["{ADMIN_KEY}"]',
         "",
         "[limits]",
         "ip_requests = -1",
@@ -149,16 +151,32 @@ def request_body(kind):
     return body
 
 
-def wrk_script(work, kind):
-    """A wrk script that POSTs the request body for `kind`."""
+def api_user(i):
+    """A user created through the admin API for the configuration-size run:
+    every per-user rule on (RPM, TPM, a quota, allowed models, a concurrency
+    cap), with limits no benchmark reaches, so each request goes through
+    them all without being refused."""
+    return {
+        "name": f"bench-user-{i:05d}",
+        "rpm": 1_000_000_000,
+        "tpm": 1_000_000_000_000,
+        "quotas": [{"models": "bench-*", "tokens": 1_000_000_000_000_000, "period": "never"}],
+        "allowed_models": ["bench-*"],
+        "max_concurrent": 100_000,
+    }
+
+
+def wrk_script(work, kind, key=CLIENT_KEY):
+    """A wrk script that POSTs the request body for `kind` with `key`."""
     body = request_body(kind)
-    path = os.path.join(work, f"post-{kind}.lua")
+    suffix = "" if key == CLIENT_KEY else "-user"
+    path = os.path.join(work, f"post-{kind}{suffix}.lua")
     lua_body = body.replace("\\", "\\\\").replace("'", "\\'")
     with open(path, "w") as f:
         f.write(
             'wrk.method = "POST"\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {CLIENT_KEY}"\n'
+            f'wrk.headers["Authorization"] = "Bearer {key}"\n'
             f"wrk.body = '{lua_body}'\n"
         )
     return path

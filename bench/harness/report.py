@@ -244,15 +244,16 @@ def _full_sections(res):
     if scale:
         lines.append("")
         lines.append("Configuration size (fresh aigate each; same load)")
-        lines.append(f"  {'config':<52} {'req/s@64':>9} {'p50@rate':>9} {'p99@rate':>9}"
+        lines.append(f"  {'config':<58} {'req/s@64':>9} {'p50@rate':>9} {'p99@rate':>9}"
                      f" {'CPU µs/req':>10} {'RSS idle':>9} {'RSS load':>9} {'added':>8}")
         for key in ("small", "large"):
             s = scale[key]
             lines.append(
-                f"  {s['label']:<52} {s['rps']:>9,.0f} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f}"
+                f"  {s['label']:<58} {s['rps']:>9,.0f} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f}"
                 f" {s['cpu_us_per_req']:>10.0f} {mb(s['rss_idle_kb']):>7.1f}MB"
                 f" {mb(s['rss_load_kb']):>7.1f}MB {mb(s['rss_added_kb']):>6.1f}MB"
             )
-        lines.append("  (users are config client keys: each becomes a user, as issue 5 made it)")
+        lines.append("  (users: config client keys + users created through the admin API with RPM, TPM,")
+        lines.append("   a quota, allowed models and a concurrency cap; the load is an API user's)")
     lines.append("")
     return lines

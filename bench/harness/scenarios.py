@@ -28,6 +28,9 @@ AUTH = {"authorization": f"Bearer {configs.CLIENT_KEY}"}
 # 1,000 upstream keys on each bench endpoint, 1,000 more endpoints (other
 # models) to route past.
 SCALE = (10000, 1000, 1000)
+# Users created through the admin API with every per-user rule on; the load
+# of the configuration-size runs uses the last one's key. Small run: 1.
+SCALE_API_USERS = 10000
 
 
 @dataclass
@@ -146,13 +149,37 @@ class Env:
 
     # ---- load helpers
 
-    def wrk(self, front, kind, conns, seconds=None):
+    def wrk(self, front, kind, conns, seconds=None, key=configs.CLIENT_KEY):
         return measure.wrk(self.wrk_bin, self.url(front, kind),
-                           configs.wrk_script(self.work, kind), conns, seconds or self.seconds)
+                           configs.wrk_script(self.work, kind, key), conns,
+                           seconds or self.seconds)
 
-    def tool(self, command, front, kind, **options):
+    def tool(self, command, front, kind, key=configs.CLIENT_KEY, **options):
         return measure.tool(self.tool_bin, command, self.url(front, kind),
-                            configs.request_body(kind), AUTH, **options)
+                            configs.request_body(kind), {"authorization": f"Bearer {key}"},
+                            **options)
+
+    def create_users(self, count):
+        """`count` users through the admin API (one keep-alive connection);
+        returns the last one's key."""
+        import http.client
+        import json
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports["aigate"], timeout=30)
+        headers = {"authorization": f"Bearer {configs.ADMIN_KEY}",
+                   "content-type": "application/json"}
+        key = None
+        try:
+            for i in range(count):
+                conn.request("POST", "/admin/api/users", json.dumps(configs.api_user(i)), headers)
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 201:
+                    raise RuntimeError(f"creating user {i}: {resp.status} {body[:300]!r}")
+                key = json.loads(body)["key"]
+        finally:
+            conn.close()
+        return key
 
 
 def check_answers(env):
@@ -242,26 +269,32 @@ def full(env, conns_list, scale=True):
     env.stop_aigate()
     if scale:
         res["scale"] = {
-            "small": scale_run(env, None, "1 user, 1 upstream key, 4 endpoints"),
-            "large": scale_run(env, SCALE, "10,000 users, 1,000 upstream keys,"
-                                           " 1,004 endpoints"),
+            "small": scale_run(env, None, 1, "1+1 users, 1 upstream key, 4 endpoints"),
+            "large": scale_run(env, SCALE, SCALE_API_USERS,
+                               "10,000+10,000 users, 1,000 upstream keys, 1,004 endpoints"),
         }
     return res
 
 
-def scale_run(env, scale, label):
+def scale_run(env, scale, api_users, label):
+    """A fresh aigate with `scale` in its file and `api_users` created
+    through the admin API; the load comes from the last API user, so every
+    request passes the per-user rules."""
     progress(f"config: {label}")
     tag = "aigate-large" if scale else "aigate-small"
     proc = env.start_aigate(scale, tag)
     check_answers(env)
+    key = env.create_users(api_users)
     time.sleep(1)
     idle = measure.rss_kb(proc.pid)
-    env.wrk("aigate", "json", 64, WARMUP_SECONDS)
+    env.wrk("aigate", "json", 64, WARMUP_SECONDS, key=key)
     sampler = measure.RssSampler(proc.pid)
     start = time.monotonic()
-    closed = env.wrk("aigate", "json", 64)
+    closed = env.wrk("aigate", "json", 64, key=key)
+    if closed["errors"]:
+        raise RuntimeError(f"{label}: {closed['errors']} errors (a per-user limit refused?)")
     before = measure.cpu_seconds(proc.pid)
-    rate = env.tool("rate", "aigate", "json", rate=env.rate, duration=env.seconds,
+    rate = env.tool("rate", "aigate", "json", key=key, rate=env.rate, duration=env.seconds,
                     conns=RATE_CONNS, timeout=env.seconds + 120)
     cpu = (measure.cpu_seconds(proc.pid) - before) / max(rate["ok"], 1) * 1e6
     load = sampler.max_since(start)
