@@ -243,7 +243,8 @@ def _full_sections(res):
     scale = res.get("scale")
     if scale:
         lines.append("")
-        lines.append("Configuration size (fresh aigate each; same load)")
+        lines.append("Configuration size (a fresh aigate each run, same load; means of runs alternating"
+                     " small/large)")
         lines.append(f"  {'config':<58} {'req/s@64':>9} {'p50@rate':>9} {'p99@rate':>9}"
                      f" {'CPU µs/req':>10} {'RSS idle':>9} {'RSS load':>9} {'added':>8}")
         for key in ("small", "large"):
