@@ -31,6 +31,13 @@ class Procs:
         self.running.append((name, proc, log))
         return proc
 
+    def check_alive(self):
+        """Fails if a process this run started has exited (a server that
+        could not bind its port, say)."""
+        for name, proc, _log in self.running:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {name}.log")
+
     def stop(self, proc, grace=10.0):
         for entry in list(self.running):
             if entry[1] is proc:
@@ -69,10 +76,20 @@ class Procs:
         return "\n".join(text.splitlines()[-lines:])
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one this run has handed out before: the
+    kernel may offer a port again once its probe socket is closed, and two
+    servers told the same port leave one of them not listening."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def wait_http(url, proc, timeout=30.0, method="GET"):
