@@ -29,7 +29,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # ---- benchmark (BENCHMARKS.md): never part of `make test`. Installs wrk and
-# nginx with apt-get when missing, builds release, takes about 8 minutes.
+# nginx with apt-get when missing, builds release, takes about 11 minutes.
 # BENCH_ARGS: --quick (3 s runs), --seconds N, --soak 600, --no-build, --out FILE
 bench:
 	$(PYTHON) bench/run $(BENCH_ARGS)

@@ -1,6 +1,8 @@
 """The report: the side-by-side tables and each target of issue 6 marked
 PASS or FAIL, as one block of text printed at the end of a run."""
 
+import statistics
+
 FRONTS = ("direct", "nginx", "aigate")
 # The stack-floor references of the zero-latency JSON phase
 # (examples/bare_relay), with their short column names.
@@ -34,10 +36,8 @@ def paired_ratio(by_front, top, bottom):
     if not rounds:
         ratio = by_front[top]["rps"] / max(by_front[bottom]["rps"], 1e-9)
         return ratio, ratio, ratio
-    ratios = sorted(r[top] / max(r[bottom], 1e-9) for r in rounds)
-    middle = len(ratios) // 2
-    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
-    return median, ratios[0], ratios[-1]
+    ratios = [r[top] / max(r[bottom], 1e-9) for r in rounds]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def _closed_table(title, rows, with_ttfb):

@@ -6,6 +6,7 @@ alike. The zero-latency JSON phase adds the two stack-floor references
 
 import os
 import shutil
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -36,7 +37,7 @@ SCALE_API_USERS = 10000
 # VM, so a mean of two can cross the 1.1 bound on noise alone).
 SCALE_ROUNDS = 3
 # The zero-latency JSON phase (the throughput target) runs every front this
-# many times per step, interleaved, each run JSON_SECONDS(seconds) long; the
+# many times per step, interleaved, each run json_seconds(seconds) long; the
 # report gives each front's median run and the median of the per-round
 # ratios, since a front's single run moves by 10-20 % on a shared VM.
 JSON_ROUNDS = 3
@@ -316,10 +317,7 @@ def median_of(results):
     out = dict(results[0])
     for key, value in out.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            values = sorted(r[key] for r in results)
-            middle = len(values) // 2
-            out[key] = (values[middle] if len(values) % 2
-                        else (values[middle - 1] + values[middle]) / 2)
+            out[key] = statistics.median(r[key] for r in results)
     return out
 
 
