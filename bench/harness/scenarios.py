@@ -248,14 +248,13 @@ def closed_loop(env, kinds, conns_list, results):
 
 
 def median_row(runs):
-    """Each front's median run (by requests/s), its rounds' figures under
-    `rounds_rps`; with more than one round the row also keeps every round's
-    requests/s by front (`_rounds`) so the report can pair fronts that ran
-    back to back."""
+    """Each front's median run (by requests/s); with more than one round the
+    row also keeps every round's requests/s by front (`_rounds`) so the
+    report can pair fronts that ran back to back."""
     row = {}
     for front in runs[0]:
         ordered = sorted((run[front] for run in runs), key=lambda r: r["rps"])
-        row[front] = dict(ordered[len(ordered) // 2], rounds_rps=[r["rps"] for r in ordered])
+        row[front] = ordered[len(ordered) // 2]
     if len(runs) > 1:
         row["_rounds"] = [{front: r["rps"] for front, r in run.items()} for run in runs]
     return row
