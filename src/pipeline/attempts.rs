@@ -203,7 +203,7 @@ pub async fn run(
         }
         match verdict {
             Verdict::Deliver => {
-                match deliver::success(
+                match Box::pin(deliver::success(
                     response,
                     reply,
                     call,
@@ -211,7 +211,7 @@ pub async fn run(
                     idle,
                     finisher,
                     selected.lease.clone(),
-                )
+                ))
                 .await
                 {
                     Delivery::Done(response) => return Ok(response),

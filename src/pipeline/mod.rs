@@ -37,6 +37,14 @@ pub fn new_request_id() -> String {
 }
 
 /// Runs one proxied request end to end.
+///
+/// The big steps (`proxy`, `attempts::run`, `deliver::success`) are awaited
+/// boxed. An awaited future's state is stored inside its caller's, and rustc
+/// lays an async call out about twice (the call's value and the awaited
+/// state), so the sizes compounded: unboxed, the handler's future was 46 KB
+/// (attempts 4 KB → proxy 9 KB → handle 19 KB → route handler 46 KB), all
+/// of it copied when actix boxes the handler's future, once per request.
+/// Boxed, no future on the path is over 3.5 KB, for four small allocations.
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
@@ -69,7 +77,7 @@ pub async fn handle(
                     http: &http,
                     ip,
                 };
-                proxy(&req, payload, context, call, &mut finisher).await
+                Box::pin(proxy(&req, payload, context, call, &mut finisher)).await
             }
             None => Err(GatewayError::UnknownRoute {
                 method: req.method().to_string(),
@@ -178,5 +186,5 @@ async fn proxy(
         candidates,
         own_key,
     };
-    attempts::run(request, body, finisher).await
+    Box::pin(attempts::run(request, body, finisher)).await
 }

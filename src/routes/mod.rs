@@ -35,9 +35,11 @@ async fn unnamed(
     http: web::Data<awc::Client>,
 ) -> HttpResponse {
     if req.method() == Method::GET && req.path().ends_with("/v1/realtime") {
-        return realtime::handle(req, payload, state).await;
+        return Box::pin(realtime::handle(req, payload, state)).await;
     }
-    pipeline::handle(req, payload, state, http).await
+    // Boxed, like the steps inside (see `pipeline::handle`): actix moves this
+    // handler's future into a box of its own for every request.
+    Box::pin(pipeline::handle(req, payload, state, http)).await
 }
 
 /// Guard and auth for the gateway's own endpoints; errors count against the
