@@ -19,6 +19,8 @@
 //! - [`storage`]: the persistence trait, its sled backend and the one actor
 //!   allowed to block on disk.
 //! - [`stream`]: SSE framing and the usage taps run over streams.
+//! - [`textfmt`]: the request id, IPv4 address and timestamp written for
+//!   every request, without `core::fmt`.
 //! - [`pricing`]: model prices (built-in, `[pricing]`, per endpoint) and the
 //!   cost of a request.
 //! - [`providers`]: upstream kinds (URL layout, auth) and the offline mock.
@@ -49,6 +51,7 @@ pub mod server;
 pub mod state;
 pub mod storage;
 pub mod stream;
+pub mod textfmt;
 pub mod translate;
 pub mod users;
 pub mod vault;

@@ -17,6 +17,7 @@ use crate::actors::usage_logger::UsageRecord;
 use crate::pricing;
 use crate::state::{AppState, Live};
 use crate::stream::usage::TokenUsage;
+use crate::textfmt;
 use crate::users::admission::{Reservation, Used};
 
 /// Status recorded when the client left before the reply was complete
@@ -71,7 +72,7 @@ impl Finisher {
             user: None,
             record: UsageRecord {
                 request_id: request_id.to_string(),
-                ip: ip.to_string(),
+                ip: textfmt::ip(ip),
                 method: method.to_string(),
                 path: path.to_string(),
                 ..UsageRecord::default()
@@ -187,7 +188,7 @@ impl Finisher {
             );
         }
         let mut record = std::mem::take(&mut self.record);
-        record.time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        record.time = textfmt::rfc3339_millis(std::time::SystemTime::now());
         record.status = status;
         record.error = error;
         record.latency_ms = self.started.elapsed().as_millis() as u64;

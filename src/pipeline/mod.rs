@@ -24,6 +24,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::api::Dialect;
 use crate::error::GatewayError;
 use crate::state::{AppState, Live};
+use crate::textfmt;
 use auth::Client;
 use finish::{Ending, Finisher};
 use route::ApiCall;
@@ -32,8 +33,13 @@ use std::sync::Arc;
 /// Header carrying the gateway's id of the request.
 pub const REQUEST_ID_HEADER: &str = "x-aigate-request-id";
 
+/// `req_` and 24 random hex digits.
 pub fn new_request_id() -> String {
-    format!("req_{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..))
+    let mut id = String::with_capacity(28);
+    id.push_str("req_");
+    textfmt::push_hex(&mut id, fastrand::u64(..), 16);
+    textfmt::push_hex(&mut id, u64::from(fastrand::u32(..)), 8);
+    id
 }
 
 /// Runs one proxied request end to end.
