@@ -1,7 +1,7 @@
 //! Text written for every request: the request id, the client's IPv4
 //! address and the usage record's UTC timestamp. Written by hand rather than
-//! through `core::fmt` (and chrono's formatter), which took about 4,500
-//! instructions a request for the three (BENCHMARKS.md, hot spot 11); the
+//! through `core::fmt` (and chrono's formatter): about 1,900 fewer
+//! instructions a request for the three (BENCHMARKS.md, hot spot 11). The
 //! output is byte for byte what `format!`, `Display` and chrono's
 //! `to_rfc3339_opts(Millis, true)` give (tested below).
 
