@@ -3,7 +3,9 @@
 //! through `core::fmt` (and chrono's formatter): about 1,900 fewer
 //! instructions a request for the three (BENCHMARKS.md, hot spot 11). The
 //! output is byte for byte what `format!`, `Display` and chrono's
-//! `to_rfc3339_opts(Millis, true)` give (tested below).
+//! `to_rfc3339_opts(Millis, true)` give (tested below). The hex writers
+//! also serve the other generated ids (mock and translated replies) and the
+//! key digests.
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,6 +17,29 @@ pub fn push_hex(out: &mut String, value: u64, digits: u32) {
     for shift in (0..digits).rev() {
         out.push(HEX[((value >> (shift * 4)) & 0xf) as usize] as char);
     }
+}
+
+/// 24 random hex digits: the unique part of request and reply ids.
+pub fn push_random_hex(out: &mut String) {
+    push_hex(out, fastrand::u64(..), 16);
+    push_hex(out, u64::from(fastrand::u32(..)), 8);
+}
+
+/// [`push_random_hex`] with `prefix` in front.
+pub fn random_id(prefix: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + 24);
+    id.push_str(prefix);
+    push_random_hex(&mut id);
+    id
+}
+
+/// Bytes as lowercase hex, two digits each.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    bytes
+        .iter()
+        .for_each(|byte| push_hex(&mut out, u64::from(*byte), 2));
+    out
 }
 
 /// The address as `Display` writes it; IPv4 without `core::fmt`.
@@ -136,5 +161,17 @@ mod tests {
         push_hex(&mut out, 0xab, 16);
         push_hex(&mut out, u64::from(u32::MAX), 8);
         assert_eq!(out, format!("{:016x}{:08x}", 0xab, u32::MAX));
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+    }
+
+    #[test]
+    fn random_ids_are_prefixed_hex() {
+        let (a, b) = (random_id("req_"), random_id("req_"));
+        assert_eq!(a.len(), 28);
+        assert!(a.starts_with("req_"));
+        assert!(a[4..]
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
     }
 }

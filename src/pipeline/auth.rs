@@ -46,9 +46,7 @@ impl Client {
 
 /// A short non-reversible id of a key: `ck-` and 8 hex digits of its hash.
 pub fn fingerprint(key: &str) -> String {
-    let hash = key_digest(key);
-    let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("ck-{hex}")
+    format!("ck-{}", crate::users::hex(&key_digest(key)[..4]))
 }
 
 /// The key the client presented, if any.

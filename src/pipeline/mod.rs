@@ -35,11 +35,7 @@ pub const REQUEST_ID_HEADER: &str = "x-aigate-request-id";
 
 /// `req_` and 24 random hex digits.
 pub fn new_request_id() -> String {
-    let mut id = String::with_capacity(28);
-    id.push_str("req_");
-    textfmt::push_hex(&mut id, fastrand::u64(..), 16);
-    textfmt::push_hex(&mut id, u64::from(fastrand::u32(..)), 8);
-    id
+    textfmt::random_id("req_")
 }
 
 /// Runs one proxied request end to end.

@@ -145,10 +145,6 @@ fn pieces(text: &str) -> impl Iterator<Item = &str> {
     text.split_inclusive(' ')
 }
 
-fn random_hex() -> String {
-    format!("{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..))
-}
-
 /// Parses frames back into events, checking each frame is exactly one event.
 #[cfg(test)]
 fn sse_events(frames: &[bytes::Bytes]) -> Vec<crate::stream::sse::SseEvent> {

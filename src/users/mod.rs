@@ -55,9 +55,7 @@ pub fn key_digest(key: &str) -> [u8; 32] {
     out
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::textfmt::hex;
 
 /// The last 4 characters of a key, to recognise it.
 pub fn key_hint(key: &str) -> String {

@@ -4,8 +4,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{bad_request, chat_input, pieces, random_hex, token_limit, ChatInput, MockError};
+use super::{bad_request, chat_input, pieces, token_limit, ChatInput, MockError};
 use crate::stream::sse::named_frame;
+use crate::textfmt::random_id;
 
 /// Anthropic requires `max_tokens`.
 fn anthropic_input(req: &Value) -> Result<ChatInput, MockError> {
@@ -23,7 +24,7 @@ fn anthropic_frame(event: &str, value: &impl Serialize) -> Bytes {
 pub fn anthropic_message(req: &Value, model: &str) -> Result<Value, MockError> {
     let input = anthropic_input(req)?;
     Ok(json!({
-        "id": format!("msg_mock_{}", random_hex()),
+        "id": random_id("msg_mock_"),
         "type": "message",
         "role": "assistant",
         "model": model,
@@ -53,7 +54,7 @@ struct TextDeltaBody<'a> {
 pub fn anthropic_stream(req: &Value, model: &str) -> Result<Vec<Bytes>, MockError> {
     let input = anthropic_input(req)?;
     let start = json!({"type": "message_start", "message": {
-        "id": format!("msg_mock_{}", random_hex()), "type": "message", "role": "assistant",
+        "id": random_id("msg_mock_"), "type": "message", "role": "assistant",
         "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
         "usage": {"input_tokens": input.prompt_tokens, "output_tokens": 1},
     }});

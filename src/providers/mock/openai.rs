@@ -4,8 +4,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{chat_input, pieces, random_hex, token_limit, ChatInput, MockError};
+use super::{chat_input, pieces, token_limit, ChatInput, MockError};
 use crate::stream::sse::data_frame;
+use crate::textfmt::random_id;
 
 fn openai_input(req: &Value) -> Result<ChatInput, MockError> {
     let limit = token_limit(req, "max_completion_tokens")?.or(token_limit(req, "max_tokens")?);
@@ -22,7 +23,7 @@ pub fn openai_chat(req: &Value, model: &str) -> Result<Value, MockError> {
     let input = openai_input(req)?;
     let completion = input.completion_tokens();
     Ok(json!({
-        "id": format!("chatcmpl-mock-{}", random_hex()),
+        "id": random_id("chatcmpl-mock-"),
         "object": "chat.completion",
         "created": chrono::Utc::now().timestamp(),
         "model": model,
@@ -72,7 +73,7 @@ struct Delta<'a> {
 pub fn openai_chat_stream(req: &Value, model: &str) -> Result<Vec<Bytes>, MockError> {
     let input = openai_input(req)?;
     let include_usage = req["stream_options"]["include_usage"] == true;
-    let id = format!("chatcmpl-mock-{}", random_hex());
+    let id = random_id("chatcmpl-mock-");
     let created = chrono::Utc::now().timestamp();
     let chunk = |role, content, finish_reason| ChatChunk {
         id: &id,

@@ -127,7 +127,7 @@ pub(super) fn arguments_text(call: &FunctionCall) -> String {
 pub(super) fn tool_call_id(call: &FunctionCall, signature: Option<&str>) -> String {
     let base = match &call.id {
         Some(id) if !id.is_empty() => id.clone(),
-        _ => format!("call_{}", random_hex()),
+        _ => crate::textfmt::random_id("call_"),
     };
     match signature {
         Some(signature) if !signature.is_empty() => {
@@ -140,13 +140,8 @@ pub(super) fn tool_call_id(call: &FunctionCall, signature: Option<&str>) -> Stri
 pub(super) fn chat_id(response_id: Option<&str>) -> String {
     match response_id {
         Some(id) if !id.is_empty() => format!("chatcmpl-{id}"),
-        _ => format!("chatcmpl-{}", random_hex()),
+        _ => crate::textfmt::random_id("chatcmpl-"),
     }
-}
-
-/// 24 random hex digits.
-fn random_hex() -> String {
-    format!("{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..))
 }
 
 /// Gemini's `finishReason` in OpenAI's vocabulary. A plain stop on a candidate
