@@ -21,6 +21,8 @@
 //! - [`stream`]: SSE framing and the usage taps run over streams.
 //! - [`textfmt`]: the request id, IPv4 address and timestamp written for
 //!   every request, without `core::fmt`.
+//! - [`json`]: JSON read and written by hand on the request path: a
+//!   reply's `usage` found without parsing the rest, the usage record's line.
 //! - [`pricing`]: model prices (built-in, `[pricing]`, per endpoint) and the
 //!   cost of a request.
 //! - [`providers`]: upstream kinds (URL layout, auth) and the offline mock.
@@ -40,6 +42,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod limits;
 pub mod logging;
 pub mod pipeline;

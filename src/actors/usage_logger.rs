@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::lock;
 use crate::error::GatewayError;
+use crate::json::line::JsonObject;
 use crate::storage::usage_log::UsageLine;
 use crate::storage::writer::{AppendUsage, DiskWriter};
 
@@ -84,6 +85,38 @@ pub enum RealtimeDetail {
     },
 }
 
+impl UsageRecord {
+    /// The record's JSON line: what `serde_json::to_string` writes (tested
+    /// below), written field by field, since every request writes one.
+    pub fn to_json(&self) -> String {
+        if self.realtime.is_some() {
+            return serde_json::to_string(self).unwrap_or_default();
+        }
+        let mut object = JsonObject::with_capacity(512);
+        object.str("time", &self.time);
+        object.str("request_id", &self.request_id);
+        object.str("client", &self.client);
+        object.str("ip", &self.ip);
+        object.str("method", &self.method);
+        object.str("path", &self.path);
+        object.opt_str("endpoint", self.endpoint.as_deref());
+        object.opt_str("key_id", self.key_id.as_deref());
+        object.opt_str("model", self.model.as_deref());
+        object.opt_str("upstream_model", self.upstream_model.as_deref());
+        object.bool("stream", self.stream);
+        object.u64("status", u64::from(self.status));
+        object.u64("latency_ms", self.latency_ms);
+        object.opt_u64("ttfb_ms", self.ttfb_ms);
+        object.u64("attempts", u64::from(self.attempts));
+        object.u64("prompt_tokens", self.prompt_tokens);
+        object.u64("completion_tokens", self.completion_tokens);
+        object.u64("cached_tokens", self.cached_tokens);
+        object.f64("cost_usd", self.cost_usd);
+        object.opt_str("error", self.error.as_deref());
+        object.finish()
+    }
+}
+
 // ---- actor: the periodic flush ----
 
 pub struct UsageLogger {
@@ -138,7 +171,7 @@ impl UsageLoggerHandle {
     /// Never fails and never waits: callable from `Drop`.
     pub fn record(&self, record: UsageRecord) {
         let line = UsageLine {
-            json: serde_json::to_string(&record).unwrap_or_default(),
+            json: record.to_json(),
             time: record.time,
             request_id: record.request_id,
         };
@@ -163,5 +196,60 @@ impl UsageLoggerHandle {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_record() -> UsageRecord {
+        UsageRecord {
+            time: "2026-12-04T15:22:44.123Z".into(),
+            request_id: "req_0123456789abcdef01234567".into(),
+            client: "u-\"quoted\" \\ name".into(),
+            ip: "2001:db8::1".into(),
+            method: "POST".into(),
+            path: "/v1/chat/completions\n\u{1}".into(),
+            endpoint: Some("openai-main".into()),
+            key_id: Some("k-…a1b2".into()),
+            model: Some("gpt-4o".into()),
+            upstream_model: Some("gpt-4o-2024-08-06".into()),
+            stream: true,
+            status: 499,
+            latency_ms: 1234,
+            ttfb_ms: Some(56),
+            attempts: 2,
+            prompt_tokens: 19,
+            completion_tokens: 10,
+            cached_tokens: 8,
+            cost_usd: 0.000_012_3,
+            error: Some("client disconnected\t(early)".into()),
+            realtime: None,
+        }
+    }
+
+    #[test]
+    fn the_json_line_is_what_serde_writes() {
+        for record in [UsageRecord::default(), full_record()] {
+            assert_eq!(record.to_json(), serde_json::to_string(&record).unwrap());
+        }
+        let realtime = UsageRecord {
+            realtime: Some(RealtimeDetail::Session {
+                duration_ms: 5,
+                frames_from_client: 1,
+                frames_to_client: 2,
+                bytes_from_client: 3,
+                bytes_to_client: 4,
+                close_code: Some(1000),
+                closed_by: "client",
+                responses: 1,
+            }),
+            ..full_record()
+        };
+        assert_eq!(
+            realtime.to_json(),
+            serde_json::to_string(&realtime).unwrap()
+        );
     }
 }

@@ -14,7 +14,6 @@ use actix_web::web;
 
 use crate::actors::key_pool::{KeyLease, KeyOutcome};
 use crate::actors::usage_logger::UsageRecord;
-use crate::pricing;
 use crate::state::{AppState, Live};
 use crate::stream::usage::TokenUsage;
 use crate::textfmt;
@@ -220,9 +219,10 @@ impl Finisher {
     /// the last attempt; 0 without an attempt, a model or a known price.
     fn cost(&self, usage: &TokenUsage) -> f64 {
         match (self.endpoint, self.record.upstream_model.as_deref()) {
-            (Some(endpoint), Some(model)) => {
-                pricing::request_cost(&self.live.config, endpoint, model, usage)
-            }
+            (Some(endpoint), Some(model)) => self
+                .live
+                .price(endpoint, model)
+                .map_or(0.0, |price| price.cost(usage)),
             _ => 0.0,
         }
     }

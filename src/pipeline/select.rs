@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::actors::key_pool::{KeyLease, KeyOutcome, NoKey};
 use crate::config::{Limit, ProviderKind, Strategy};
 use crate::error::GatewayError;
-use crate::pricing;
 use crate::state::{AppState, Live};
 
 /// An endpoint with a slot counted and, when it needs one, a key lent.
@@ -113,7 +112,7 @@ pub async fn order(state: &AppState, live: &Live, candidates: &[usize], model: &
 /// The sort key of the `cost` strategy: input + output per 1M tokens.
 fn price(live: &Live, endpoint: usize, model: &str) -> Option<f64> {
     let upstream = live.config.endpoints[endpoint].upstream_model(model);
-    pricing::endpoint_price(&live.config, endpoint, upstream).map(|p| p.sort_key())
+    live.price(endpoint, upstream).map(|p| p.sort_key())
 }
 
 /// Known prices ascending, unknown ones after them.

@@ -18,15 +18,18 @@
 //! - `mod.rs`: [`Price`], [`PriceTable`] and name matching.
 //! - `defaults.rs`: the built-in list prices, dated.
 //! - `cost.rs`: the layered lookup for an endpoint and the arithmetic.
+//! - `memo.rs`: lookups remembered per config snapshot.
 
 mod cost;
 mod defaults;
+mod memo;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use cost::{endpoint_price, request_cost};
 pub use defaults::{default_price, DEFAULT_PRICES};
+pub use memo::PriceMemo;
 
 use crate::users::model::glob_matches;
 

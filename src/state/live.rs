@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::actors::blacklist::BlacklistHandle;
 use crate::actors::rate_limiter::RateLimiterHandle;
 use crate::config::Config;
+use crate::pricing::{Price, PriceMemo};
 
 pub struct Live {
     pub config: Arc<Config>,
@@ -21,9 +22,17 @@ pub struct Live {
     pub latency_us: Vec<AtomicU64>,
     /// Per-IP limits and bans, under this config's `[limits]`.
     pub blacklist: BlacklistHandle,
+    /// Prices looked up under this config.
+    pub prices: PriceMemo,
 }
 
 impl Live {
+    /// The price of `model` (the upstream name) on endpoint `endpoint`
+    /// ([`crate::pricing::endpoint_price`], remembered for this snapshot).
+    pub fn price(&self, endpoint: usize, model: &str) -> Option<Price> {
+        self.prices.endpoint_price(&self.config, endpoint, model)
+    }
+
     /// Folds one observed time to first byte into the endpoint's average.
     pub fn observe_latency(&self, endpoint: usize, ttfb: Duration) {
         if let Some(cell) = self.latency_us.get(endpoint) {

@@ -98,6 +98,7 @@ impl AppState {
 
         let latency_us = config.endpoints.iter().map(|_| AtomicU64::new(0)).collect();
         let live = Live {
+            prices: crate::pricing::PriceMemo::new(config.endpoints.len()),
             config: Arc::new(config),
             rate_limiters,
             latency_us,

@@ -95,6 +95,7 @@ impl AppState {
             .await
             .map_err(|e| ReloadError::State(e.to_string()))?;
         self.swap(Live {
+            prices: crate::pricing::PriceMemo::new(next.endpoints.len()),
             config: Arc::new(next),
             rate_limiters,
             latency_us,

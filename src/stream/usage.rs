@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::json::field as json_field;
+
 /// Tokens one request consumed. `prompt_tokens` includes cached prompt tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TokenUsage {
@@ -48,15 +50,45 @@ impl From<OpenAiUsage> for TokenUsage {
     }
 }
 
-#[derive(Deserialize)]
-struct OpenAiBody {
-    usage: Option<OpenAiUsage>,
+impl OpenAiUsage {
+    /// From the raw `usage` value of a whole body (see [`json_field`]):
+    /// `None` unless it is an object; a count that is not a non-negative
+    /// integer counts as absent.
+    fn from_raw(raw: &[u8]) -> Option<Self> {
+        if !raw.starts_with(b"{") {
+            return None;
+        }
+        let mut usage = OpenAiUsage {
+            prompt_tokens: None,
+            completion_tokens: None,
+            prompt_tokens_details: None,
+        };
+        for (name, value) in json_field::members(raw) {
+            match name {
+                b"prompt_tokens" | b"input_tokens" => {
+                    usage.prompt_tokens = json_field::u64_value(value)
+                }
+                b"completion_tokens" | b"output_tokens" => {
+                    usage.completion_tokens = json_field::u64_value(value)
+                }
+                b"prompt_tokens_details" | b"input_tokens_details" => {
+                    usage.prompt_tokens_details = Some(OpenAiPromptDetails {
+                        cached_tokens: json_field::top_level(value, "cached_tokens")
+                            .and_then(json_field::u64_value),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Some(usage)
+    }
 }
 
-/// From a non-streamed OpenAI body (chat completion or embeddings).
+/// From a non-streamed OpenAI body (chat completion or embeddings): only its
+/// top-level `usage` value is read.
 pub fn from_openai_body(body: &[u8]) -> Option<TokenUsage> {
-    let body: OpenAiBody = serde_json::from_slice(body).ok()?;
-    body.usage.map(TokenUsage::from)
+    let usage = json_field::top_level(body, "usage")?;
+    OpenAiUsage::from_raw(usage).map(TokenUsage::from)
 }
 
 /// What one OpenAI stream chunk (a `data:` payload) tells the usage tap.
@@ -150,11 +182,26 @@ struct AnthropicBody {
     usage: Option<AnthropicUsage>,
 }
 
-/// From a non-streamed Anthropic message. Cache reads and writes count as prompt
-/// tokens; `cached_tokens` is the cache reads.
+/// From a non-streamed Anthropic message (only its top-level `usage` value is
+/// read, as [`OpenAiUsage::from_raw`] reads OpenAI's). Cache reads and writes
+/// count as prompt tokens; `cached_tokens` is the cache reads.
 pub fn from_anthropic_body(body: &[u8]) -> Option<TokenUsage> {
-    let body: AnthropicBody = serde_json::from_slice(body).ok()?;
-    body.usage.map(|usage| usage.to_token_usage())
+    let raw = json_field::top_level(body, "usage")?;
+    if !raw.starts_with(b"{") {
+        return None;
+    }
+    let mut usage = AnthropicUsage::default();
+    for (name, value) in json_field::members(raw) {
+        let count = json_field::u64_value(value);
+        match name {
+            b"input_tokens" => usage.input_tokens = count,
+            b"output_tokens" => usage.output_tokens = count,
+            b"cache_read_input_tokens" => usage.cache_read_input_tokens = count,
+            b"cache_creation_input_tokens" => usage.cache_creation_input_tokens = count,
+            _ => {}
+        }
+    }
+    Some(usage.to_token_usage())
 }
 
 /// The parts of an Anthropic stream event that carry usage.
@@ -304,6 +351,35 @@ mod tests {
             cached_tokens: 50,
         };
         assert_eq!(usage, Some(expected));
+    }
+
+    #[test]
+    fn whole_bodies_read_the_top_level_usage_only() {
+        let openai = br#"{"choices":[{"message":{"content":"{\"usage\":{\"prompt_tokens\":99}}"},
+            "usage":{"prompt_tokens":98}}],"usage" : { "input_tokens" : 4 , "output_tokens":5,
+            "input_tokens_details":{"cached_tokens":2}}}"#;
+        let expected = TokenUsage {
+            prompt_tokens: 4,
+            completion_tokens: 5,
+            cached_tokens: 2,
+        };
+        assert_eq!(from_openai_body(openai), Some(expected));
+        // A count that is not a non-negative integer counts as absent.
+        let odd = br#"{"usage":{"prompt_tokens":1.5,"completion_tokens":3,"prompt_tokens_details":null}}"#;
+        assert_eq!(
+            from_openai_body(odd).map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((0, 3))
+        );
+        assert_eq!(from_openai_body(br#"{"usage":[1]}"#), None);
+        assert_eq!(from_anthropic_body(br#"{"usage":null}"#), None);
+        assert_eq!(
+            from_anthropic_body(br#"{"usage":{"output_tokens":"7","input_tokens":3}}"#),
+            Some(TokenUsage {
+                prompt_tokens: 3,
+                completion_tokens: 0,
+                cached_tokens: 0
+            })
+        );
     }
 
     #[test]
