@@ -287,4 +287,50 @@ mod tests {
             }
         }
     }
+
+    fn random_value(rng: &mut fastrand::Rng, depth: u32) -> serde_json::Value {
+        use serde_json::Value;
+        const PIECES: [&str; 10] = ["a", "{", "}", "[", "]", "\"", "\\", ":", ",", " usage "];
+        let text = |rng: &mut fastrand::Rng| -> String {
+            (0..rng.usize(0..12))
+                .map(|_| PIECES[rng.usize(..PIECES.len())])
+                .collect()
+        };
+        match (depth, rng.u8(0..6)) {
+            (0, _) | (_, 0) => Value::String(text(rng)),
+            (_, 1) => Value::from(rng.u64(..)),
+            (_, 2) => Value::Bool(rng.bool()),
+            (_, 3) => Value::Null,
+            (_, 4) => Value::Array(
+                (0..rng.usize(0..4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.usize(0..4))
+                    .map(|_| (text(rng), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_random_nested_bodies() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..2_000 {
+            let mut object = serde_json::Map::new();
+            for i in 0..rng.usize(1..6) {
+                object.insert(format!("k{i}"), random_value(&mut rng, 4));
+            }
+            let compact = serde_json::to_string(&object).unwrap();
+            let pretty = serde_json::to_string_pretty(&object).unwrap();
+            for body in [compact, pretty] {
+                for (key, value) in &object {
+                    let raw = top_level(body.as_bytes(), key).expect(key);
+                    let scanned: serde_json::Value = serde_json::from_slice(raw).unwrap();
+                    assert_eq!(&scanned, value, "{key} in {body}");
+                }
+            }
+        }
+    }
 }

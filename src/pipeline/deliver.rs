@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use super::finish::{Ending, Finisher};
@@ -380,20 +380,62 @@ async fn read_all(
     limit: usize,
     idle: Duration,
 ) -> Result<Bytes, TransportFailure> {
-    let mut out = Vec::new();
+    // A body that arrives in one chunk (most answers) is that chunk, not a copy.
+    let mut first = Bytes::new();
+    let mut joined = BytesMut::new();
     loop {
         match tokio::time::timeout(idle, body.next()).await {
             Err(_) => return Err(TransportFailure::Timeout),
-            Ok(None) => return Ok(Bytes::from(out)),
+            Ok(None) if joined.is_empty() => return Ok(first),
+            Ok(None) => return Ok(joined.freeze()),
             Ok(Some(Err(e))) => return Err(TransportFailure::Other(e)),
             Ok(Some(Ok(chunk))) => {
-                if out.len() + chunk.len() > limit {
+                if first.len() + joined.len() + chunk.len() > limit {
                     return Err(TransportFailure::Other(format!(
                         "upstream body over {limit} bytes"
                     )));
                 }
-                out.extend_from_slice(&chunk);
+                if first.is_empty() && joined.is_empty() {
+                    first = chunk;
+                } else {
+                    if joined.is_empty() {
+                        joined.extend_from_slice(&std::mem::take(&mut first));
+                    }
+                    joined.extend_from_slice(&chunk);
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> BodyStream {
+        let items: Vec<Result<Bytes, String>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        futures_util::stream::iter(items).boxed_local()
+    }
+
+    #[actix_web::test]
+    async fn read_all_keeps_a_single_chunk_and_joins_several() {
+        let idle = Duration::from_secs(5);
+        let one: &'static [u8] = b"{\"a\":1}";
+        let read = read_all(chunks(&[one]), 100, idle).await.unwrap();
+        assert_eq!(read.as_ptr(), one.as_ptr(), "a lone chunk is not copied");
+        for parts in [
+            &[&b"ab"[..], b"", b"cd", b"e"][..],
+            &[b"", b"abcde"],
+            &[b"abc", b"de", b""],
+        ] {
+            assert_eq!(
+                read_all(chunks(parts), 100, idle).await.unwrap(),
+                &b"abcde"[..]
+            );
+        }
+        assert_eq!(read_all(chunks(&[]), 100, idle).await.unwrap(), &b""[..]);
+        let over = read_all(chunks(&[b"abc", b"de"]), 4, idle).await;
+        assert!(matches!(over, Err(TransportFailure::Other(m)) if m.contains("over 4 bytes")));
     }
 }
