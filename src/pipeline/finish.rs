@@ -55,7 +55,7 @@ impl Finisher {
     pub fn new(
         state: web::Data<AppState>,
         live: Arc<Live>,
-        request_id: &str,
+        request_id: String,
         ip: IpAddr,
         method: &str,
         path: &str,
@@ -70,7 +70,7 @@ impl Finisher {
             usage: None,
             user: None,
             record: UsageRecord {
-                request_id: request_id.to_string(),
+                request_id,
                 ip: textfmt::ip(ip),
                 method: method.to_string(),
                 path: path.to_string(),

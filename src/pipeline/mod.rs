@@ -59,10 +59,11 @@ pub async fn handle(
     let config = live.config.clone();
     let ip = guard::client_ip(&req, &config.server.trusted_proxies);
     let request_id = new_request_id();
+    let id_header = HeaderValue::from_str(&request_id).ok();
     let mut finisher = Some(Finisher::new(
         state.clone(),
         live.clone(),
-        &request_id,
+        request_id,
         ip,
         req.method().as_str(),
         req.path(),
@@ -103,7 +104,7 @@ pub async fn handle(
         }
         err.to_response(dialect)
     });
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Some(value) = id_header {
         response
             .headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);

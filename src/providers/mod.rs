@@ -63,10 +63,16 @@ pub fn upstream_url(endpoint: &EndpointConfig, api_path: &str, query: &str) -> S
         true => api_path.strip_prefix("/v1").unwrap_or(api_path),
         false => api_path,
     };
-    match query.is_empty() {
-        true => format!("{base}{path}"),
-        false => format!("{base}{path}?{query}"),
+    // Written with push_str rather than format!: one of the few strings
+    // built for every request.
+    let mut url = String::with_capacity(base.len() + path.len() + query.len() + 1);
+    url.push_str(base);
+    url.push_str(path);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
     }
+    url
 }
 
 /// What an adapter may need beyond the request itself.

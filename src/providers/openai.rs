@@ -14,7 +14,7 @@ pub fn plan(
 ) -> Result<UpstreamRequest, GatewayError> {
     let mut headers = Vec::new();
     if let Some(key) = input.key {
-        headers.push(("authorization".into(), format!("Bearer {key}")));
+        headers.push(plan::bearer(key));
     }
     if input.call.dialect == Dialect::OpenAi {
         let (body, reply) = plan::native_body(input, client_body)?;

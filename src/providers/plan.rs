@@ -178,6 +178,15 @@ pub fn anthropic_json(
     }
 }
 
+/// `Authorization: Bearer <token>`, as a header pair (without `format!`:
+/// built for most requests).
+pub fn bearer(token: &str) -> (String, String) {
+    let mut value = String::with_capacity("Bearer ".len() + token.len());
+    value.push_str("Bearer ");
+    value.push_str(token);
+    ("authorization".into(), value)
+}
+
 /// The JSON content type, as a header pair.
 pub fn json_content_type() -> (String, String) {
     ("content-type".into(), "application/json".into())

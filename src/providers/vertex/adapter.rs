@@ -76,7 +76,7 @@ pub async fn plan(
     let region = endpoint.region.as_deref().unwrap_or("us-central1");
     let stream = input.stream();
     let headers = vec![
-        ("authorization".to_string(), format!("Bearer {token}")),
+        plan::bearer(&token),
         plan::json_content_type(),
     ];
     let (url, body, reply) = match is_claude(input.upstream_model) {
