@@ -298,13 +298,15 @@ impl KeyPool {
 
 impl KeyPool {
     /// Adds what a request cost to the spending of the key with stable id
-    /// `key_id` ([`KeyLease::stable_id`]); a key that reaches its budget
-    /// stops being lent. Runtime keys' spending is written within a second.
-    pub fn spend(&mut self, endpoint: usize, key_id: &str, cost_usd: f64) {
+    /// `key_id` ([`KeyLease::stable_id`]), looked for first at position
+    /// `index` (the lease's: found at once unless the pool changed); a key
+    /// that reaches its budget stops being lent. Runtime keys' spending is
+    /// written within a second.
+    pub fn spend(&mut self, endpoint: usize, index: usize, key_id: &str, cost_usd: f64) {
         if !cost_usd.is_finite() || cost_usd <= 0.0 {
             return;
         }
-        let Some((e, k)) = self.position_of(endpoint, usize::MAX, key_id) else {
+        let Some((e, k)) = self.position_of(endpoint, index, key_id) else {
             return;
         };
         let pool = &mut self.endpoints[e];
@@ -395,6 +397,12 @@ impl KeyPoolHandle {
     /// Charges `cost_usd` to the key with stable id `key_id`
     /// ([`KeyLease::stable_id`]) of endpoint index `endpoint`.
     pub fn spend(&self, endpoint: usize, key_id: &str, cost_usd: f64) {
-        lock(&self.pool).spend(endpoint, key_id, cost_usd);
+        lock(&self.pool).spend(endpoint, usize::MAX, key_id, cost_usd);
+    }
+
+    /// Charges `cost_usd` to the key `lease` lent: found by the lease's
+    /// position, not by a search through the endpoint's keys.
+    pub fn spend_lease(&self, lease: &KeyLease, cost_usd: f64) {
+        lock(&self.pool).spend(lease.endpoint, lease.key_index, &lease.stable_id, cost_usd);
     }
 }

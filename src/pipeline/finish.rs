@@ -170,7 +170,7 @@ impl Finisher {
         if let Some(lease) = self.lease.take() {
             if cost_usd > 0.0 {
                 let pool = &self.state.key_pool;
-                pool.spend(lease.endpoint, &lease.stable_id, cost_usd);
+                pool.spend_lease(&lease, cost_usd);
             }
             self.state.key_pool.report(lease, key_outcome);
         }

@@ -183,7 +183,24 @@ async fn a_key_over_its_budget_leaves_the_pool() {
     let both = lent(&pool, "b", 2).await;
     assert!(both.contains(&"sk-capped-cccc".to_string()), "{both:?}");
 
-    pool.spend(1, &capped.id, 0.4);
+    // Through a lease: charged to the key lent, found by the lease's position.
+    let lease = loop {
+        let lease = pool.acquire(1, "b").await.unwrap().unwrap();
+        if lease.stable_id == capped.id {
+            break lease;
+        }
+    };
+    pool.spend_lease(&lease, 0.15);
+    let stale = KeyLease {
+        key_index: 7,
+        ..lease.clone()
+    };
+    pool.spend_lease(&stale, 0.05);
+    let keys = pool.list_keys(Some("b")).await.unwrap();
+    assert!((keys[0].spent_usd - 0.8).abs() < 1e-9, "{}", keys[0].spent_usd);
+    assert_eq!(keys[1].spent_usd, 0.0);
+
+    pool.spend(1, &capped.id, 0.2);
     let keys = pool.list_keys(Some("b")).await.unwrap();
     assert_eq!(keys[0].state, "exhausted");
     assert_eq!(pool.snapshot().await.unwrap()[1][0].state, "exhausted");
