@@ -197,7 +197,11 @@ async fn a_key_over_its_budget_leaves_the_pool() {
     };
     pool.spend_lease(&stale, 0.05);
     let keys = pool.list_keys(Some("b")).await.unwrap();
-    assert!((keys[0].spent_usd - 0.8).abs() < 1e-9, "{}", keys[0].spent_usd);
+    assert!(
+        (keys[0].spent_usd - 0.8).abs() < 1e-9,
+        "{}",
+        keys[0].spent_usd
+    );
     assert_eq!(keys[1].spent_usd, 0.0);
 
     pool.spend(1, &capped.id, 0.2);

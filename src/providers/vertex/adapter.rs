@@ -75,10 +75,7 @@ pub async fn plan(
     let project = endpoint.project.as_deref().unwrap_or(&account.project_id);
     let region = endpoint.region.as_deref().unwrap_or("us-central1");
     let stream = input.stream();
-    let headers = vec![
-        plan::bearer(&token),
-        plan::json_content_type(),
-    ];
+    let headers = vec![plan::bearer(&token), plan::json_content_type()];
     let (url, body, reply) = match is_claude(input.upstream_model) {
         true => {
             let url = anthropic_url(
