@@ -75,7 +75,9 @@ pub struct UserTable {
     users: HashMap<String, UserState>,
     by_digest: HashMap<[u8; 32], String>,
     settings: UserSettings,
-    /// Users to write (or delete) at the next persistence.
+    /// Users to write (or delete) at the next persistence. A user is listed
+    /// once until then, however many requests change it (every admitted
+    /// request does, twice).
     dirty: Vec<String>,
 }
 
@@ -162,33 +164,6 @@ impl UserTable {
         }
     }
 
-    /// The user holding a key, with the rules of their role for this ask.
-    fn find<'a>(
-        &mut self,
-        msg: &'a Authenticate,
-        now_ms: u64,
-    ) -> Result<(String, &mut UserState, Ask<'a>), AuthRefusal> {
-        let id = self
-            .by_digest
-            .get(&msg.digest)
-            .ok_or(AuthRefusal::Unknown)?
-            .clone();
-        let state = self.users.get_mut(&id).ok_or(AuthRefusal::Unknown)?;
-        let ask = Ask {
-            ip: msg.ip,
-            model: msg.model.as_deref(),
-            prompt_estimate: msg.prompt_estimate,
-            max_prompt_tokens: self
-                .settings
-                .max_prompt_tokens
-                .get(&state.user.role)
-                .copied(),
-            ip_window: self.settings.ip_window,
-            now_ms,
-        };
-        Ok((id, state, ask))
-    }
-
     /// Looks the key up and applies every rule of the user; counts and
     /// reserves when they may start the request.
     pub fn authenticate(
@@ -196,16 +171,22 @@ impl UserTable {
         msg: &Authenticate,
         now_ms: u64,
     ) -> Result<Admission, AuthRefusal> {
-        let (id, state, ask) = self.find(msg, now_ms)?;
+        let (state, ask) = find(
+            &mut self.users,
+            &self.by_digest,
+            &self.settings,
+            msg,
+            now_ms,
+        )?;
         let was_enabled = state.user.enabled;
         let result = admission::admit(state, &ask);
         let role = state.user.role;
         if result.is_ok() || was_enabled != state.user.enabled {
-            self.dirty.push(id.clone());
+            queue_write(&mut self.dirty, state);
         }
         result
             .map(|reservation| Admission {
-                user_id: id,
+                user_id: state.user.id.clone(),
                 role,
                 reservation,
             })
@@ -217,7 +198,7 @@ impl UserTable {
     pub fn charge(&mut self, user_id: String, reservation: &Reservation, used: Used, now_ms: u64) {
         if let Some(state) = self.users.get_mut(&user_id) {
             admission::charge(state, reservation, used, now_ms);
-            self.dirty.push(user_id);
+            queue_write(&mut self.dirty, state);
         }
     }
 
@@ -226,7 +207,7 @@ impl UserTable {
     pub fn charge_tokens(&mut self, user_id: String, model: Option<&str>, used: Used, now_ms: u64) {
         if let Some(state) = self.users.get_mut(&user_id) {
             admission::charge_tokens(state, model, used, now_ms);
-            self.dirty.push(user_id);
+            queue_write(&mut self.dirty, state);
         }
     }
 
@@ -249,10 +230,42 @@ impl UserTable {
         dirty
             .into_iter()
             .map(|id| {
-                let user = self.users.get(&id).map(|state| state.user.clone());
+                let user = self.users.get_mut(&id).map(|state| {
+                    state.queued_for_write = false;
+                    state.user.clone()
+                });
                 (id, user)
             })
             .collect()
+    }
+}
+
+/// The user holding a key, with the rules of their role for this ask.
+fn find<'t, 'a>(
+    users: &'t mut HashMap<String, UserState>,
+    by_digest: &HashMap<[u8; 32], String>,
+    settings: &UserSettings,
+    msg: &'a Authenticate,
+    now_ms: u64,
+) -> Result<(&'t mut UserState, Ask<'a>), AuthRefusal> {
+    let id = by_digest.get(&msg.digest).ok_or(AuthRefusal::Unknown)?;
+    let state = users.get_mut(id).ok_or(AuthRefusal::Unknown)?;
+    let ask = Ask {
+        ip: msg.ip,
+        model: msg.model.as_deref(),
+        prompt_estimate: msg.prompt_estimate,
+        max_prompt_tokens: settings.max_prompt_tokens.get(&state.user.role).copied(),
+        ip_window: settings.ip_window,
+        now_ms,
+    };
+    Ok((state, ask))
+}
+
+/// Lists `state`'s user for the next write unless it is listed already.
+fn queue_write(dirty: &mut Vec<String>, state: &mut UserState) {
+    if !state.queued_for_write {
+        state.queued_for_write = true;
+        dirty.push(state.user.id.clone());
     }
 }
 

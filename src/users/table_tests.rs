@@ -170,3 +170,33 @@ async fn the_handle_admits_charges_and_identifies_without_the_actor() {
         Err(AuthRefusal::Unknown)
     ));
 }
+
+#[test]
+fn a_busy_user_is_queued_for_writing_once_per_write() {
+    let keys = config_keys(&["fk-a", "fk-b"]);
+    let mut table = UserTable::new(&[], &keys, UserSettings::default());
+    for round in 0..2 {
+        for _ in 0..100 {
+            let admission = table.authenticate(&ask("fk-a", "m"), T0).unwrap();
+            table.charge(admission.user_id, &admission.reservation, used(1, 1), T0);
+        }
+        assert_eq!(
+            table.dirty.len(),
+            1,
+            "round {round}: listed once, not per request"
+        );
+        let changed = table.take_changed();
+        assert_eq!(changed.len(), 1);
+        let user = changed[0].1.as_ref().unwrap();
+        assert_eq!(
+            user.totals.requests,
+            100 * (round + 1),
+            "the write carries every request"
+        );
+        assert!(table.dirty.is_empty());
+    }
+    assert!(
+        table.take_changed().is_empty(),
+        "written: off the list until it changes"
+    );
+}
