@@ -62,10 +62,10 @@ pub struct KeyLease {
     pub key_index: usize,
     pub key: Secret,
     /// Safe to log: `…` and the last 4 characters.
-    pub key_id: String,
+    pub key_id: Arc<str>,
     /// The key's id in the admin API (`k-` and 8 hex digits); unlike
     /// `key_index` it stays right when other keys are removed.
-    pub stable_id: String,
+    pub stable_id: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +141,7 @@ impl KeyPool {
     /// config reloaded since the lease).
     fn position_of(&self, endpoint: usize, index: usize, id: &str) -> Option<(usize, usize)> {
         let here = self.endpoints.get(endpoint).and_then(|p| p.keys.get(index));
-        if here.is_some_and(|k| k.id == id) {
+        if here.is_some_and(|k| *k.id == *id) {
             return Some((endpoint, index));
         }
         if let Some(i) = self.endpoints.get(endpoint).and_then(|p| p.find(id)) {
@@ -161,7 +161,7 @@ impl KeyPool {
                 .endpoints
                 .iter()
                 .find(|e| e.id == endpoint_id)
-                .and_then(|e| e.keys.iter().find(|k| k.id == key_id))
+                .and_then(|e| e.keys.iter().find(|k| *k.id == *key_id))
                 .and_then(PooledKey::current_record);
             match record.map(|r| r.put_op()) {
                 Some(Ok(op)) => ops.push(op),
@@ -282,7 +282,7 @@ impl KeyPool {
                     .map(|k| {
                         let (state, until) = k.label(now);
                         KeyStatus {
-                            id: k.hint.clone(),
+                            id: k.hint.to_string(),
                             state,
                             cooldown_until: until,
                             in_flight: k.in_flight,
@@ -322,7 +322,7 @@ impl KeyPool {
             );
         }
         if key.source == KeySource::Runtime {
-            self.dirty.insert((pool.id.clone(), key.id.clone()));
+            self.dirty.insert((pool.id.clone(), key.id.to_string()));
         }
     }
 }

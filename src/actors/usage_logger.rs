@@ -33,7 +33,8 @@ pub struct UsageRecord {
     pub method: String,
     pub path: String,
     pub endpoint: Option<String>,
-    pub key_id: Option<String>,
+    /// Shared with the key pool's entry, not copied.
+    pub key_id: Option<Arc<str>>,
     pub model: Option<String>,
     pub upstream_model: Option<String>,
     pub stream: bool,

@@ -8,19 +8,21 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
 const MASK: &str = "*****";
 
-/// A secret string (an upstream API key or a client key).
+/// A secret string (an upstream API key or a client key). Shared, not
+/// copied: a key lent for an attempt is a clone of the pool's.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a value that is already resolved (no `env:`/`file:` lookup).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(Arc::from(value.into()))
     }
 
     /// The secret text itself; call only where the value is actually sent.
@@ -79,7 +81,7 @@ pub(crate) fn resolve(reference: &str, env: &BTreeMap<String, String>) -> Result
     } else {
         reference.trim().to_owned()
     };
-    Ok(Secret(value))
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
@@ -25,6 +25,10 @@ use crate::state::{AppState, Live};
 
 /// Bytes of a failed attempt's body kept, in case it is the final answer.
 const FAILED_BODY_LIMIT: usize = 64 * 1024;
+
+/// Looked up as a static: by `&str`, a non-standard name is parsed and
+/// copied to the heap on every request.
+static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
 
 /// What stays the same across the attempts of one client request.
 pub struct Request<'a> {
@@ -83,7 +87,7 @@ pub async fn run(
     let client_model = peek.model.as_deref().unwrap_or("");
     let client_version = req
         .headers()
-        .get("anthropic-version")
+        .get(&ANTHROPIC_VERSION)
         .and_then(|v| v.to_str().ok());
     let context = PlanContext {
         http,

@@ -4,7 +4,7 @@
 //! Users actor holds only digests), so no timing reveals how much of a key
 //! matched. In passthrough mode an unknown key is forwarded upstream as-is.
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName};
 
 use std::net::IpAddr;
 
@@ -49,6 +49,11 @@ pub fn fingerprint(key: &str) -> String {
     format!("ck-{}", crate::users::hex(&key_digest(key)[..4]))
 }
 
+// Header names outside the standard set, as statics: a lookup by `&str`
+// parses the name, and a non-standard one is copied to the heap each time.
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static API_KEY: HeaderName = HeaderName::from_static("api-key");
+
 /// The key the client presented, if any.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
@@ -62,8 +67,8 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     bearer
         .or_else(|| {
             headers
-                .get("x-api-key")
-                .or_else(|| headers.get("api-key"))
+                .get(&X_API_KEY)
+                .or_else(|| headers.get(&API_KEY))
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
         })
@@ -90,7 +95,7 @@ pub async fn admit(
     let ask = Authenticate {
         digest: key_digest(key),
         ip,
-        model: model.map(str::to_string),
+        model,
         prompt_estimate,
     };
     match state.users.authenticate(ask).await? {

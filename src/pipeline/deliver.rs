@@ -64,9 +64,9 @@ pub async fn success(
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+        .unwrap_or("");
     let is_sse = content_type.starts_with("text/event-stream");
+    let json = content_type.starts_with("application/json");
     let content_length = response
         .headers()
         .get("content-length")
@@ -166,7 +166,6 @@ pub async fn success(
             ))
         }
     };
-    let json = content_type.starts_with("application/json");
     if let (false, true, Some(length @ 0..=WHOLE_BODY_LIMIT)) = (streaming, json, content_length) {
         let reply = Whole {
             builder,

@@ -238,7 +238,7 @@ impl UsersHandle {
     /// reserves when they may.
     pub async fn authenticate(
         &self,
-        ask: Authenticate,
+        ask: Authenticate<'_>,
     ) -> Result<Result<Admission, AuthRefusal>, GatewayError> {
         match &self.shared {
             Some(shared) => shared.authenticate(&self.table, ask).await,

@@ -151,7 +151,7 @@ impl SharedUsers {
     pub async fn authenticate(
         &self,
         table: &Mutex<UserTable>,
-        ask: Authenticate,
+        ask: Authenticate<'_>,
     ) -> Result<Result<Admission, AuthRefusal>, GatewayError> {
         let estimate = ask.prompt_estimate;
         let local = lock(table).check_local_rules(&ask, now_ms());

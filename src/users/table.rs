@@ -46,10 +46,10 @@ impl Default for UserSettings {
 
 /// Who holds this key, and may they start this request?
 #[derive(Debug, Clone)]
-pub struct Authenticate {
+pub struct Authenticate<'a> {
     pub digest: [u8; 32],
     pub ip: IpAddr,
-    pub model: Option<String>,
+    pub model: Option<&'a str>,
     pub prompt_estimate: u64,
 }
 
@@ -168,7 +168,7 @@ impl UserTable {
     /// reserves when they may start the request.
     pub fn authenticate(
         &mut self,
-        msg: &Authenticate,
+        msg: &Authenticate<'_>,
         now_ms: u64,
     ) -> Result<Admission, AuthRefusal> {
         let (state, ask) = find(
@@ -245,14 +245,14 @@ fn find<'t, 'a>(
     users: &'t mut HashMap<String, UserState>,
     by_digest: &HashMap<[u8; 32], String>,
     settings: &UserSettings,
-    msg: &'a Authenticate,
+    msg: &Authenticate<'a>,
     now_ms: u64,
 ) -> Result<(&'t mut UserState, Ask<'a>), AuthRefusal> {
     let id = by_digest.get(&msg.digest).ok_or(AuthRefusal::Unknown)?;
     let state = users.get_mut(id).ok_or(AuthRefusal::Unknown)?;
     let ask = Ask {
         ip: msg.ip,
-        model: msg.model.as_deref(),
+        model: msg.model,
         prompt_estimate: msg.prompt_estimate,
         max_prompt_tokens: settings.max_prompt_tokens.get(&state.user.role).copied(),
         ip_window: settings.ip_window,

@@ -8,11 +8,11 @@ use crate::users::model::{Period, Quota};
 
 const T0: u64 = 1_795_361_400_000; // ms, 2026-11-22 15:30 UTC
 
-fn ask(key: &str, model: &str) -> Authenticate {
+fn ask<'a>(key: &str, model: &'a str) -> Authenticate<'a> {
     Authenticate {
         digest: key_digest(key),
         ip: "192.0.2.1".parse().unwrap(),
-        model: Some(model.into()),
+        model: Some(model),
         prompt_estimate: 10,
     }
 }

@@ -196,8 +196,8 @@ impl KeyPool {
         let (state, cooldown_until) = key.label(Instant::now());
         Some(KeyInfo {
             endpoint: pool.id.clone(),
-            id: key.id.clone(),
-            hint: key.hint.clone(),
+            id: key.id.to_string(),
+            hint: key.hint.to_string(),
             source: match key.source {
                 KeySource::Config => "config".into(),
                 KeySource::Runtime => "runtime".into(),

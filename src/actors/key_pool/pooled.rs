@@ -2,6 +2,7 @@
 //! spending, and (for runtime keys) its stored record; per endpoint, the
 //! keys in lending order.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::{key_id_of, StoredKey};
@@ -26,9 +27,9 @@ pub(super) enum KeySource {
 pub(super) struct PooledKey {
     pub(super) secret: Secret,
     /// `…` and the last 4 characters.
-    pub(super) hint: String,
+    pub(super) hint: Arc<str>,
     /// Stable id, see [`key_id_of`].
-    pub(super) id: String,
+    pub(super) id: Arc<str>,
     pub(super) source: KeySource,
     pub(super) state: KeyState,
     pub(super) disabled: bool,
@@ -44,8 +45,8 @@ pub(super) struct PooledKey {
 impl PooledKey {
     pub(super) fn from_config(endpoint_id: &str, secret: &Secret) -> PooledKey {
         PooledKey {
-            hint: secret.key_id(),
-            id: key_id_of(endpoint_id, secret.expose()),
+            hint: secret.key_id().into(),
+            id: key_id_of(endpoint_id, secret.expose()).into(),
             secret: secret.clone(),
             source: KeySource::Config,
             state: KeyState::Active,
@@ -61,8 +62,8 @@ impl PooledKey {
 
     pub(super) fn from_record(record: StoredKey, secret: Secret) -> PooledKey {
         PooledKey {
-            hint: secret.key_id(),
-            id: record.id.clone(),
+            hint: secret.key_id().into(),
+            id: record.id.as_str().into(),
             secret,
             source: KeySource::Runtime,
             state: KeyState::Active,
@@ -127,7 +128,7 @@ pub(super) struct EndpointKeys {
 
 impl EndpointKeys {
     pub(super) fn find(&self, key_id: &str) -> Option<usize> {
-        self.keys.iter().position(|k| k.id == key_id)
+        self.keys.iter().position(|k| *k.id == *key_id)
     }
 }
 

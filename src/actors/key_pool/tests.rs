@@ -186,7 +186,7 @@ async fn a_key_over_its_budget_leaves_the_pool() {
     // Through a lease: charged to the key lent, found by the lease's position.
     let lease = loop {
         let lease = pool.acquire(1, "b").await.unwrap().unwrap();
-        if lease.stable_id == capped.id {
+        if *lease.stable_id == *capped.id {
             break lease;
         }
     };

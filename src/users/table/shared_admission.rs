@@ -25,7 +25,7 @@ impl UserTable {
     /// Redis agrees ([`UserTable::mark_admitted`]).
     pub fn check_local_rules(
         &mut self,
-        msg: &Authenticate,
+        msg: &Authenticate<'_>,
         now_ms: u64,
     ) -> Result<LocalAdmission, AuthRefusal> {
         let (state, ask) = find(
