@@ -12,7 +12,7 @@
 //! - [`error`]: the gateway's error family, mapped to HTTP in one place.
 //! - [`pipeline`]: one request's way through guard → auth → route → select →
 //!   send → finish, with retries and the streaming relay.
-//! - [`actors`]: the owners of mutable state: KeyPool, RateLimiter (one per
+//! - [`actors`]: the owners of mutable state: KeyPool, rate limiters (one per
 //!   endpoint), Blacklist, UsageLogger. State a request needs is locked on
 //!   the request's own thread; the actors persist it.
 //! - [`limits`]: sliding-window arithmetic.

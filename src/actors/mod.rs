@@ -7,7 +7,8 @@
 //! than the work it carried (BENCHMARKS.md, hot spot 3).
 //!
 //! - [`key_pool`]: upstream keys per endpoint (active / cooling / revoked).
-//! - [`rate_limiter`]: one per endpoint, RPM and RPD windows, persisted.
+//! - [`rate_limiter`]: RPM and RPD windows per endpoint, persisted by one
+//!   actor for all endpoints.
 //! - [`blacklist`]: per-IP request windows, error counts and bans, persisted.
 //! - [`usage_logger`]: buffers usage records and hands them to disk in batches.
 

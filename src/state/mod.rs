@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use crate::actors::blacklist::BlacklistHandle;
 use crate::actors::key_pool::{KeyPool, KeyPoolHandle};
-use crate::actors::rate_limiter::RateLimiterHandle;
+use crate::actors::rate_limiter::{CounterPersistence, RateLimiterHandle};
 use crate::actors::usage_logger::UsageLoggerHandle;
 use crate::config::Config;
 use crate::storage::writer::DiskWriter;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub key_pool: KeyPoolHandle,
     pub usage: UsageLoggerHandle,
     pub writer: Addr<DiskWriter>,
+    /// Writes the endpoints' rate windows (sled backend).
+    pub counter_persistence: CounterPersistence,
     pub users: UsersHandle,
     /// Cursor for the round_robin strategy.
     pub round_robin: AtomicUsize,
@@ -70,10 +72,11 @@ impl AppState {
             ),
             crate::config::StorageBackend::Sled => None,
         };
+        let counter_persistence = CounterPersistence::start(writer.clone());
         let rate_limiters = config
             .endpoints
             .iter()
-            .map(|e| RateLimiterHandle::start(e, &counters, writer.clone(), redis.as_ref()))
+            .map(|e| RateLimiterHandle::start(e, &counters, &counter_persistence, redis.as_ref()))
             .collect();
         let key_pool = KeyPool::restore(
             &config.endpoints,
@@ -111,6 +114,7 @@ impl AppState {
             key_pool,
             usage,
             writer,
+            counter_persistence,
             users,
             round_robin: AtomicUsize::new(0),
             started: Instant::now(),

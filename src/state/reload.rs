@@ -140,9 +140,12 @@ impl AppState {
             .iter()
             .map(|e| match position(&e.id) {
                 Some(i) => current.rate_limiters[i].with_limits(e),
-                None => {
-                    RateLimiterHandle::start(e, &counters, self.writer.clone(), self.redis.as_ref())
-                }
+                None => RateLimiterHandle::start(
+                    e,
+                    &counters,
+                    &self.counter_persistence,
+                    self.redis.as_ref(),
+                ),
             })
             .collect())
     }
