@@ -27,8 +27,6 @@ pub struct UserState {
     pub in_flight: u32,
     /// Client IPs seen, with the last time (Unix seconds).
     pub ips: HashMap<IpAddr, u64>,
-    /// Already in the table's list of users to write.
-    pub queued_for_write: bool,
 }
 
 impl UserState {
@@ -42,7 +40,6 @@ impl UserState {
             reserved_quota: vec![0; quotas],
             in_flight: 0,
             ips: HashMap::new(),
-            queued_for_write: false,
         };
         state.align_quotas();
         state

@@ -14,7 +14,7 @@
 mod admin;
 mod shared_admission;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -75,10 +75,8 @@ pub struct UserTable {
     users: HashMap<String, UserState>,
     by_digest: HashMap<[u8; 32], String>,
     settings: UserSettings,
-    /// Users to write (or delete) at the next persistence. A user is listed
-    /// once until then, however many requests change it (every admitted
-    /// request does, twice).
-    dirty: Vec<String>,
+    /// Users to write (or delete) at the next persistence.
+    dirty: WriteQueue,
 }
 
 impl UserTable {
@@ -93,7 +91,7 @@ impl UserTable {
             users: HashMap::new(),
             by_digest: HashMap::new(),
             settings,
-            dirty: Vec::new(),
+            dirty: WriteQueue::default(),
         };
         for (_, value) in stored {
             match serde_json::from_slice::<User>(value) {
@@ -160,7 +158,7 @@ impl UserTable {
             if let Some(digest) = parse_hex(&state.user.key_hash) {
                 self.by_digest.remove(&digest);
             }
-            self.dirty.push(id.to_string());
+            self.dirty.add(id);
         }
     }
 
@@ -171,18 +169,12 @@ impl UserTable {
         msg: &Authenticate<'_>,
         now_ms: u64,
     ) -> Result<Admission, AuthRefusal> {
-        let (state, ask) = find(
-            &mut self.users,
-            &self.by_digest,
-            &self.settings,
-            msg,
-            now_ms,
-        )?;
+        let (state, ask, dirty) = self.find(msg, now_ms)?;
         let was_enabled = state.user.enabled;
         let result = admission::admit(state, &ask);
         let role = state.user.role;
         if result.is_ok() || was_enabled != state.user.enabled {
-            queue_write(&mut self.dirty, state);
+            dirty.add(&state.user.id);
         }
         result
             .map(|reservation| Admission {
@@ -198,7 +190,7 @@ impl UserTable {
     pub fn charge(&mut self, user_id: String, reservation: &Reservation, used: Used, now_ms: u64) {
         if let Some(state) = self.users.get_mut(&user_id) {
             admission::charge(state, reservation, used, now_ms);
-            queue_write(&mut self.dirty, state);
+            self.dirty.add(&user_id);
         }
     }
 
@@ -207,7 +199,7 @@ impl UserTable {
     pub fn charge_tokens(&mut self, user_id: String, model: Option<&str>, used: Used, now_ms: u64) {
         if let Some(state) = self.users.get_mut(&user_id) {
             admission::charge_tokens(state, model, used, now_ms);
-            queue_write(&mut self.dirty, state);
+            self.dirty.add(&user_id);
         }
     }
 
@@ -224,48 +216,54 @@ impl UserTable {
     /// The users changed since the last call, copied so that they are
     /// serialised outside the lock ([`store_ops`]).
     pub fn take_changed(&mut self) -> Vec<ChangedUser> {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        dirty
+        std::mem::take(&mut self.dirty.0)
             .into_iter()
             .map(|id| {
-                let user = self.users.get_mut(&id).map(|state| {
-                    state.queued_for_write = false;
-                    state.user.clone()
-                });
+                let user = self.users.get(&id).map(|state| state.user.clone());
                 (id, user)
             })
             .collect()
     }
+
+    /// The user holding a key, with the rules of their role for this ask,
+    /// and the write queue (borrowed beside the user).
+    fn find<'a>(
+        &mut self,
+        msg: &Authenticate<'a>,
+        now_ms: u64,
+    ) -> Result<(&mut UserState, Ask<'a>, &mut WriteQueue), AuthRefusal> {
+        let id = self
+            .by_digest
+            .get(&msg.digest)
+            .ok_or(AuthRefusal::Unknown)?;
+        let state = self.users.get_mut(id).ok_or(AuthRefusal::Unknown)?;
+        let ask = Ask {
+            ip: msg.ip,
+            model: msg.model,
+            prompt_estimate: msg.prompt_estimate,
+            max_prompt_tokens: self
+                .settings
+                .max_prompt_tokens
+                .get(&state.user.role)
+                .copied(),
+            ip_window: self.settings.ip_window,
+            now_ms,
+        };
+        Ok((state, ask, &mut self.dirty))
+    }
 }
 
-/// The user holding a key, with the rules of their role for this ask.
-fn find<'t, 'a>(
-    users: &'t mut HashMap<String, UserState>,
-    by_digest: &HashMap<[u8; 32], String>,
-    settings: &UserSettings,
-    msg: &Authenticate<'a>,
-    now_ms: u64,
-) -> Result<(&'t mut UserState, Ask<'a>), AuthRefusal> {
-    let id = by_digest.get(&msg.digest).ok_or(AuthRefusal::Unknown)?;
-    let state = users.get_mut(id).ok_or(AuthRefusal::Unknown)?;
-    let ask = Ask {
-        ip: msg.ip,
-        model: msg.model,
-        prompt_estimate: msg.prompt_estimate,
-        max_prompt_tokens: settings.max_prompt_tokens.get(&state.user.role).copied(),
-        ip_window: settings.ip_window,
-        now_ms,
-    };
-    Ok((state, ask))
-}
+/// Ids of the users to write. A user is in it once however many requests
+/// change it before the write (every admitted request does, twice), and its
+/// id is copied only the first time.
+#[derive(Default)]
+struct WriteQueue(HashSet<String>);
 
-/// Lists `state`'s user for the next write unless it is listed already.
-fn queue_write(dirty: &mut Vec<String>, state: &mut UserState) {
-    if !state.queued_for_write {
-        state.queued_for_write = true;
-        dirty.push(state.user.id.clone());
+impl WriteQueue {
+    fn add(&mut self, id: &str) {
+        if !self.0.contains(id) {
+            self.0.insert(id.to_owned());
+        }
     }
 }
 

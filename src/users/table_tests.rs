@@ -181,7 +181,7 @@ fn a_busy_user_is_queued_for_writing_once_per_write() {
             table.charge(admission.user_id, &admission.reservation, used(1, 1), T0);
         }
         assert_eq!(
-            table.dirty.len(),
+            table.dirty.0.len(),
             1,
             "round {round}: listed once, not per request"
         );
@@ -193,7 +193,7 @@ fn a_busy_user_is_queued_for_writing_once_per_write() {
             100 * (round + 1),
             "the write carries every request"
         );
-        assert!(table.dirty.is_empty());
+        assert!(table.dirty.0.is_empty());
     }
     assert!(
         table.take_changed().is_empty(),

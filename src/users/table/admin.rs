@@ -105,7 +105,7 @@ impl UserTable {
         user.allowed_models = new.allowed_models;
         user.max_concurrent = new.max_concurrent;
         self.insert(user);
-        self.dirty.push(id.clone());
+        self.dirty.add(&id);
         log::info!("user {id} created (role {})", role.as_str());
         self.view(&id)
     }
@@ -154,7 +154,7 @@ impl UserTable {
         if let Some(v) = patch.max_concurrent {
             user.max_concurrent = v;
         }
-        self.dirty.push(id.to_string());
+        self.dirty.add(id);
         self.view(id)
     }
 
@@ -178,7 +178,7 @@ impl UserTable {
             self.by_digest.remove(&old);
         }
         self.by_digest.insert(digest, id.to_string());
-        self.dirty.push(id.to_string());
+        self.dirty.add(id);
         log::info!("user {id}: key rotated");
         self.view(id)
     }
@@ -192,7 +192,7 @@ impl UserTable {
         for usage in &mut state.user.quota_usage {
             usage.used = 0;
         }
-        self.dirty.push(id.to_string());
+        self.dirty.add(id);
         self.view(id)
     }
 

@@ -5,7 +5,7 @@
 //! handle locks the table for each step and asks Redis between them, never
 //! holding the lock across the wait.
 
-use super::{find, queue_write, AuthRefusal, Authenticate, UserTable};
+use super::{AuthRefusal, Authenticate, UserTable};
 use crate::users::admission;
 use crate::users::model::Role;
 use crate::users::shared::SharedLimits;
@@ -28,18 +28,12 @@ impl UserTable {
         msg: &Authenticate<'_>,
         now_ms: u64,
     ) -> Result<LocalAdmission, AuthRefusal> {
-        let (state, ask) = find(
-            &mut self.users,
-            &self.by_digest,
-            &self.settings,
-            msg,
-            now_ms,
-        )?;
+        let (state, ask, dirty) = self.find(msg, now_ms)?;
         let was_enabled = state.user.enabled;
         if let Err(refusal) = admission::admit_local(state, &ask) {
             // Seen from too many IPs: the user was just disabled.
             if state.user.enabled != was_enabled {
-                queue_write(&mut self.dirty, state);
+                dirty.add(&state.user.id);
             }
             return Err(AuthRefusal::Refused(refusal));
         }
@@ -47,7 +41,7 @@ impl UserTable {
         let role = state.user.role;
         if limits.is_none() {
             admission::mark_admitted(state, now_ms / 1000);
-            queue_write(&mut self.dirty, state);
+            dirty.add(&state.user.id);
         }
         Ok(LocalAdmission {
             user_id: state.user.id.clone(),
@@ -61,7 +55,7 @@ impl UserTable {
     pub fn mark_admitted(&mut self, user_id: String, now: u64) {
         if let Some(state) = self.users.get_mut(&user_id) {
             admission::mark_admitted(state, now);
-            queue_write(&mut self.dirty, state);
+            self.dirty.add(&user_id);
         }
     }
 
