@@ -12,7 +12,7 @@
 //! `on_redis_down_ip_limits` (fail_open allows, fail_closed answers
 //! `Limited` with a 1 s retry).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

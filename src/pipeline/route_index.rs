@@ -9,7 +9,7 @@
 //! endpoints, which are few; a config whose endpoint list was changed after
 //! the index was built).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::route::is_open;
 use crate::config::{EndpointConfig, ProviderKind};

@@ -4,7 +4,7 @@
 //! reserved at the start so parallel requests cannot together overrun a TPM
 //! limit or a quota by more than one request's completion.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 use std::time::Duration;
 

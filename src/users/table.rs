@@ -14,7 +14,7 @@
 mod admin;
 mod shared_admission;
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -123,7 +123,7 @@ impl UserTable {
     /// in the file are removed. Nothing here is written: what it sets is
     /// derived from the file again at the next start.
     fn sync_config_keys(&mut self, config_keys: &[(String, Role)]) {
-        let mut wanted = std::collections::HashSet::new();
+        let mut wanted = HashSet::new();
         for (index, (key, role)) in config_keys.iter().enumerate() {
             let digest = key_digest(key);
             let id = format!("cfg-{}", &hex(&digest)[..12]);

@@ -1,5 +1,4 @@
 use std::{
-    io::Write,
     pin::{pin, Pin},
     task::{Context, Poll},
 };
@@ -13,7 +12,7 @@ use actix_http::{
     Payload, RequestHeadType, ResponseHead, StatusCode,
 };
 use actix_utils::future::poll_fn;
-use bytes::{buf::BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_core::{ready, Stream};
 use futures_util::SinkExt as _;
 use pin_project_lite::pin_project;
@@ -68,14 +67,19 @@ where
         && !head.extra_headers().iter().any(|h| h.contains_key(HOST))
     {
         if let Some(host) = head.as_ref().uri.host() {
-            let mut wrt = BytesMut::with_capacity(host.len() + 5).writer();
-
+            // aigate's patch (see PATCHED.md): the value is copied together
+            // instead of formatted with `write!` (about 700 instructions).
+            let mut value = BytesMut::with_capacity(host.len() + 6);
+            value.extend_from_slice(host.as_bytes());
             match head.as_ref().uri.port_u16() {
-                None | Some(80) | Some(443) => write!(wrt, "{}", host)?,
-                Some(port) => write!(wrt, "{}:{}", host, port)?,
+                None | Some(80) | Some(443) => {}
+                Some(port) => {
+                    value.extend_from_slice(b":");
+                    value.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
+                }
             };
 
-            match wrt.get_mut().split().freeze().try_into_value() {
+            match value.freeze().try_into_value() {
                 Ok(value) => match head {
                     RequestHeadType::Owned(ref mut head) => {
                         head.headers.insert(HOST, value);

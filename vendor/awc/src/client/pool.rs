@@ -31,9 +31,34 @@ use super::{
     Connect,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     authority: Authority,
+}
+
+// aigate's patch (see PATCHED.md): `Authority`'s own `Hash` feeds the hasher
+// one lowercased byte at a time, and the pool's map used std's SipHash: two
+// hashes a request (acquire and release) cost ~1,900 instructions. The same
+// lowercased bytes now go to the hasher in one `write`, and the map hashes
+// with foldhash (the hasher actix-http's header maps use).
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let bytes = self.authority.as_str().as_bytes();
+        let mut lower = [0u8; 64];
+        match lower.get_mut(..bytes.len()) {
+            Some(lower) => {
+                for (to, from) in lower.iter_mut().zip(bytes) {
+                    *to = from.to_ascii_lowercase();
+                }
+                state.write(lower);
+            }
+            None => {
+                for byte in bytes {
+                    state.write_u8(byte.to_ascii_lowercase());
+                }
+            }
+        }
+    }
 }
 
 impl From<Authority> for Key {
@@ -63,7 +88,7 @@ where
 {
     fn new(config: ConnectorConfig) -> Self {
         let permits = Arc::new(Semaphore::new(config.limit));
-        let available = RefCell::new(HashMap::new());
+        let available = RefCell::new(HashMap::default());
 
         Self(Rc::new(ConnectionPoolInnerPriv {
             config,
@@ -127,7 +152,7 @@ where
     Io: AsyncWrite + Unpin + 'static,
 {
     config: ConnectorConfig,
-    available: RefCell<HashMap<Key, VecDeque<PooledConnection<Io>>>>,
+    available: RefCell<HashMap<Key, VecDeque<PooledConnection<Io>>, foldhash::fast::RandomState>>,
     permits: Arc<Semaphore>,
 }
 
