@@ -11,7 +11,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::Config;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, Worker};
 use crate::storage::StorageError;
 
 /// How long in-flight requests get to finish on shutdown.
@@ -60,7 +60,7 @@ impl Gateway {
                 .finish();
             App::new()
                 .app_data(app_state.clone())
-                .app_data(web::Data::new(client))
+                .app_data(web::Data::new(Worker::new(app_state.clone(), client)))
                 .configure(routes::configure)
         })
         .workers(workers)

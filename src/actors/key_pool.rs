@@ -209,12 +209,15 @@ impl KeyPool {
             if key.state == KeyState::Active {
                 pool.next = (index + 1) % count;
                 key.in_flight += 1;
+                // Copies, not clones of the pool's `Arc`s: their counts
+                // would be written by every worker in turn (see
+                // `state::worker`), a copy is this thread's alone.
                 return Ok(KeyLease {
                     endpoint,
                     key_index: index,
-                    key: key.secret.clone(),
-                    key_id: key.hint.clone(),
-                    stable_id: key.id.clone(),
+                    key: Secret::new(key.secret.expose()),
+                    key_id: Arc::from(&*key.hint),
+                    stable_id: Arc::from(&*key.id),
                 });
             }
         }

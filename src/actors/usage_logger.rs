@@ -2,9 +2,17 @@
 //! client disconnect) and hands them to the DiskWriter in batches, so no disk
 //! write ever waits in the request path. A record is serialized on the
 //! request's own thread and pushed onto a buffer behind a mutex (no message
-//! per request, see `actors`); the actor sends the buffer to disk once a
+//! per request, see `actors`); the actor sends the buffers to disk once a
 //! second, a full buffer goes at once. Flushed on shutdown.
+//!
+//! The buffer is split in [`SHARDS`], and a thread keeps to the shard it
+//! was handed first: requests on two cores taking turns on one lock move
+//! its cache line between the cores each time (see `state::worker`). Lines
+//! of different shards reach the file in batch order, not strictly in time
+//! order; the usage query sorts by time.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +27,8 @@ use crate::storage::writer::{AppendUsage, DiskWriter};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const FLUSH_AT: usize = 512;
+/// More than the worker threads of most machines; more threads share.
+const SHARDS: usize = 8;
 
 /// What the gateway remembers of one request.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -121,7 +131,7 @@ impl UsageRecord {
 // ---- actor: the periodic flush ----
 
 pub struct UsageLogger {
-    buffer: Arc<Mutex<Vec<UsageLine>>>,
+    buffer: Arc<Buffer>,
     writer: Addr<DiskWriter>,
 }
 
@@ -137,9 +147,43 @@ impl Actor for UsageLogger {
     }
 }
 
+/// The lines not yet handed to the DiskWriter, by shard.
+struct Buffer([Shard; SHARDS]);
+
+/// One shard, alone on its cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<Vec<UsageLine>>);
+
+impl Buffer {
+    fn new() -> Self {
+        Buffer(std::array::from_fn(|_| Shard::default()))
+    }
+
+    /// This thread's shard.
+    fn mine(&self) -> &Mutex<Vec<UsageLine>> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static MINE: Cell<Option<usize>> = const { Cell::new(None) };
+        }
+        let index = MINE.with(|mine| match mine.get() {
+            Some(index) => index,
+            None => {
+                let index = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                mine.set(Some(index));
+                index
+            }
+        });
+        &self.0[index].0
+    }
+}
+
 /// Everything buffered, as one batch for the DiskWriter.
-fn take_batch(buffer: &Mutex<Vec<UsageLine>>) -> Option<AppendUsage> {
-    let records = std::mem::take(&mut *lock(buffer));
+fn take_batch(buffer: &Buffer) -> Option<AppendUsage> {
+    let mut records = Vec::new();
+    for shard in &buffer.0 {
+        records.append(&mut lock(&shard.0));
+    }
     (!records.is_empty()).then_some(AppendUsage { records })
 }
 
@@ -147,7 +191,7 @@ fn take_batch(buffer: &Mutex<Vec<UsageLine>>) -> Option<AppendUsage> {
 
 #[derive(Clone)]
 pub struct UsageLoggerHandle {
-    buffer: Arc<Mutex<Vec<UsageLine>>>,
+    buffer: Arc<Buffer>,
     writer: Addr<DiskWriter>,
     /// Keeps the periodic flush alive while records may come.
     _flusher: Addr<UsageLogger>,
@@ -156,7 +200,7 @@ pub struct UsageLoggerHandle {
 impl UsageLoggerHandle {
     /// Starts the periodic flush. Must run inside an actix `System`.
     pub fn start(writer: Addr<DiskWriter>) -> Self {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let buffer = Arc::new(Buffer::new());
         let flusher = UsageLogger {
             buffer: buffer.clone(),
             writer: writer.clone(),
@@ -177,7 +221,7 @@ impl UsageLoggerHandle {
             request_id: record.request_id,
         };
         let full = {
-            let mut buffer = lock(&self.buffer);
+            let mut buffer = lock(self.buffer.mine());
             buffer.push(line);
             (buffer.len() >= FLUSH_AT).then(|| std::mem::take(&mut *buffer))
         };

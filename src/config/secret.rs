@@ -14,15 +14,14 @@ use serde::{Serialize, Serializer};
 
 const MASK: &str = "*****";
 
-/// A secret string (an upstream API key or a client key). Shared, not
-/// copied: a key lent for an attempt is a clone of the pool's.
+/// A secret string (an upstream API key or a client key).
 #[derive(Clone)]
 pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a value that is already resolved (no `env:`/`file:` lookup).
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(Arc::from(value.into()))
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
     }
 
     /// The secret text itself; call only where the value is actually sent.

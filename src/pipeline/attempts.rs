@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 use super::deliver::{self, Delivery};
@@ -33,7 +33,7 @@ static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-versio
 /// What stays the same across the attempts of one client request.
 pub struct Request<'a> {
     pub req: &'a HttpRequest,
-    pub state: &'a web::Data<AppState>,
+    pub state: &'a AppState,
     /// The snapshot the request started with.
     pub live: &'a Live,
     pub http: &'a awc::Client,

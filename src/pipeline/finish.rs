@@ -7,14 +7,13 @@
 //! lost with the client's connection.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::web;
 
 use crate::actors::key_pool::{KeyLease, KeyOutcome};
 use crate::actors::usage_logger::UsageRecord;
-use crate::state::{AppState, Live};
+use crate::state::{LiveRef, Worker};
 use crate::stream::usage::TokenUsage;
 use crate::textfmt;
 use crate::users::admission::{Reservation, Used};
@@ -37,9 +36,10 @@ pub enum Ending {
 }
 
 pub struct Finisher {
-    state: web::Data<AppState>,
+    /// The request's worker: the shared state, reached without counting.
+    worker: web::Data<Worker>,
     /// The config snapshot the request runs on (endpoint indexes are its).
-    live: Arc<Live>,
+    live: LiveRef,
     started: Instant,
     first_byte: Option<Instant>,
     endpoint: Option<usize>,
@@ -53,15 +53,15 @@ pub struct Finisher {
 
 impl Finisher {
     pub fn new(
-        state: web::Data<AppState>,
-        live: Arc<Live>,
+        worker: web::Data<Worker>,
+        live: LiveRef,
         request_id: String,
         ip: IpAddr,
         method: &str,
         path: &str,
     ) -> Self {
         Finisher {
-            state,
+            worker,
             live,
             started: Instant::now(),
             first_byte: None,
@@ -169,13 +169,13 @@ impl Finisher {
         let cost_usd = self.cost(&usage);
         if let Some(lease) = self.lease.take() {
             if cost_usd > 0.0 {
-                let pool = &self.state.key_pool;
+                let pool = &self.worker.state().key_pool;
                 pool.spend_lease(&lease, cost_usd);
             }
-            self.state.key_pool.report(lease, key_outcome);
+            self.worker.state().key_pool.report(lease, key_outcome);
         }
         if let Some((user_id, reservation)) = self.user.take() {
-            self.state.users.charge(
+            self.worker.state().users.charge(
                 user_id,
                 reservation,
                 Used {
@@ -210,7 +210,7 @@ impl Finisher {
             record.prompt_tokens,
             record.completion_tokens,
         );
-        self.state.usage.record(record);
+        self.worker.state().usage.record(record);
     }
 }
 

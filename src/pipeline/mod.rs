@@ -23,12 +23,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::Dialect;
 use crate::error::GatewayError;
-use crate::state::{AppState, Live};
+use crate::state::{AppState, Live, Worker};
 use crate::textfmt;
 use auth::Client;
 use finish::{Ending, Finisher};
 use route::ApiCall;
-use std::sync::Arc;
 
 /// Header carrying the gateway's id of the request.
 pub const REQUEST_ID_HEADER: &str = "x-aigate-request-id";
@@ -47,37 +46,41 @@ pub fn new_request_id() -> String {
 /// (attempts 4 KB → proxy 9 KB → handle 19 KB → route handler 46 KB), all
 /// of it copied when actix boxes the handler's future, once per request.
 /// Boxed, no future on the path is over 3.5 KB, for four small allocations.
+///
+/// Shared state is reached through the worker's handle (see
+/// `state::worker`), so the request counts no reference another core
+/// counts too.
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
-    http: web::Data<awc::Client>,
+    worker: web::Data<Worker>,
 ) -> HttpResponse {
     // One snapshot for the whole request: a reload meanwhile does not
     // change the endpoints it chose from.
-    let live = state.live();
-    let config = live.config.clone();
+    let live = worker.live();
+    let state = worker.state();
+    let config = &live.config;
     let ip = guard::client_ip(&req, &config.server.trusted_proxies);
     let request_id = new_request_id();
     let id_header = HeaderValue::from_str(&request_id).ok();
     let mut finisher = Some(Finisher::new(
-        state.clone(),
+        worker.clone(),
         live.clone(),
         request_id,
         ip,
         req.method().as_str(),
         req.path(),
     ));
-    let call = route::classify(req.path(), &config);
+    let call = route::classify(req.path(), config);
     let dialect = call.as_ref().map_or(Dialect::OpenAi, |c| c.dialect);
     let result = match guard::guard(&live, ip).await {
         Err(e) => Err(e),
         Ok(()) => match &call {
             Some(call) => {
                 let context = Context {
-                    state: &state,
+                    state,
                     live: &live,
-                    http: &http,
+                    http: worker.http(),
                     ip,
                 };
                 Box::pin(proxy(&req, payload, context, call, &mut finisher)).await
@@ -114,8 +117,8 @@ pub async fn handle(
 
 /// What one request carries through its steps.
 struct Context<'a> {
-    state: &'a web::Data<AppState>,
-    live: &'a Arc<Live>,
+    state: &'a AppState,
+    live: &'a Live,
     http: &'a awc::Client,
     ip: std::net::IpAddr,
 }

@@ -12,7 +12,7 @@ use crate::api::Dialect;
 use crate::error::GatewayError;
 use crate::pipeline::{self, auth, guard};
 use crate::realtime;
-use crate::state::AppState;
+use crate::state::{AppState, Worker};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
@@ -31,15 +31,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn unnamed(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
-    http: web::Data<awc::Client>,
+    worker: web::Data<Worker>,
 ) -> HttpResponse {
     if req.method() == Method::GET && req.path().ends_with("/v1/realtime") {
+        let state = worker.state().clone();
         return Box::pin(realtime::handle(req, payload, state)).await;
     }
     // Boxed, like the steps inside (see `pipeline::handle`): actix moves this
     // handler's future into a box of its own for every request.
-    Box::pin(pipeline::handle(req, payload, state, http)).await
+    Box::pin(pipeline::handle(req, payload, worker)).await
 }
 
 /// Guard and auth for the gateway's own endpoints; errors count against the

@@ -4,8 +4,9 @@
 
 pub mod live;
 pub mod reload;
+pub mod worker;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -21,10 +22,13 @@ use crate::storage::{SledStore, StateStore, StorageError, Tree};
 use crate::users::actor::{UserSettings, Users, UsersHandle};
 use crate::users::model::Role;
 pub use live::Live;
+pub use worker::{LiveRef, Worker};
 
 pub struct AppState {
     /// Take it with [`AppState::live`], once per request.
     live: RwLock<Arc<Live>>,
+    /// Bumped after each swap of `live`, for [`Worker`]s' copies.
+    generation: AtomicU64,
     /// Serialises reloads.
     reload_lock: tokio::sync::Mutex<()>,
     /// Read when a reload brings an endpoint this process has not served.
@@ -109,6 +113,7 @@ impl AppState {
         };
         Ok(AppState {
             live: RwLock::new(Arc::new(live)),
+            generation: AtomicU64::new(0),
             reload_lock: tokio::sync::Mutex::new(()),
             store,
             key_pool,
@@ -140,12 +145,18 @@ impl AppState {
         self.live().config.clone()
     }
 
+    /// How many times the snapshot was swapped.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn swap(&self, next: Live) {
         let next = Arc::new(next);
         match self.live.write() {
             Ok(mut live) => *live = next,
             Err(poisoned) => *poisoned.into_inner() = next,
         }
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Writes every actor's state and the usage buffer, then flushes disk.
