@@ -63,6 +63,9 @@ impl Gateway {
                 .app_data(web::Data::new(Worker::new(app_state.clone(), client)))
                 .configure(routes::configure)
         })
+        .on_connect(|_, connection| {
+            connection.insert(crate::pipeline::auth::ConnectionKey::default());
+        })
         .workers(workers)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .listen(listener)?

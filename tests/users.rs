@@ -278,3 +278,103 @@ async fn config_keys_are_users_with_usage() {
     assert_eq!(view.totals.requests, 1);
     assert!(view.totals.prompt_tokens > 0);
 }
+
+/// Requests over one kept-alive connection, written and read by hand (no
+/// client pool could spread them over several): each request's status and
+/// its `x-aigate-request-id`. Bodies sized or chunked, without trailers.
+fn over_one_connection(addr: &str, keys: &[&str]) -> Vec<(u16, String)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let body = chat("gpt-4o", "hi", false).to_string();
+    keys.iter()
+        .map(|key| {
+            write!(
+                writer,
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\n\
+                 content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let mut status_line = String::new();
+            reader.read_line(&mut status_line).unwrap();
+            let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+            let (mut length, mut chunked, mut request_id) = (0, false, String::new());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap(),
+                    "transfer-encoding" => chunked = value.trim() == "chunked",
+                    "x-aigate-request-id" => request_id = value.trim().to_string(),
+                    _ => {}
+                }
+            }
+            while chunked {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let size = usize::from_str_radix(size.trim_end(), 16).unwrap();
+                reader.read_exact(&mut vec![0; size + 2]).unwrap(); // and its CRLF
+                chunked = size > 0;
+            }
+            reader.read_exact(&mut vec![0; length]).unwrap();
+            (status, request_id)
+        })
+        .collect()
+}
+
+/// A connection remembers its last key's digest (admission hashes a key
+/// once per connection, not per request). Keys that change on one
+/// connection, as when a proxy in front carries several clients' requests,
+/// are each resolved to their own user, and a wrong key is still refused.
+#[actix_web::test]
+async fn keys_changing_on_one_connection_are_each_their_own() {
+    let gw = TestGateway::start(
+        "[auth]\nclient_keys = [\"fk-test\"]\n[limits]\nip_requests = -1\nip_error_threshold = -1\n\
+         [[endpoints]]\nid = \"mock\"\nprovider = \"mock\"\n",
+    );
+    let (a, a_key) = create(
+        &gw,
+        NewUser {
+            name: "a".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (b, b_key) = create(
+        &gw,
+        NewUser {
+            name: "b".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let keys = [&a_key, "fk-wrong", &a_key, &b_key, &b_key, &a_key].map(str::to_string);
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        over_one_connection(&addr, &keys.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 401, 200, 200, 200, 200]);
+    let records = gw.usage_records().await;
+    let client_of = |request_id: &str| {
+        records
+            .iter()
+            .find(|r| r["request_id"] == request_id)
+            .map(|r| r["client"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let clients: Vec<String> = answers.iter().map(|(_, id)| client_of(id)).collect();
+    assert_eq!(clients[0], a);
+    assert_ne!(clients[1], a, "the wrong key is nobody's");
+    assert_eq!([&clients[2], &clients[5]], [&a, &a]);
+    assert_eq!([&clients[3], &clients[4]], [&b, &b]);
+}

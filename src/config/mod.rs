@@ -43,7 +43,7 @@ pub use runtime::{
     AuthConfig, Config, EndpointConfig, Limit, LimitsConfig, LogConfig, ProviderKind,
     RealtimeConfig, RoutingConfig, ServerConfig, Strategy,
 };
-pub use secret::Secret;
+pub use secret::{constant_time_eq, Secret};
 pub use storage::{DownPolicy, StorageBackend, StorageConfig};
 pub use users::UsersConfig;
 

@@ -83,6 +83,12 @@ pub(crate) fn resolve(reference: &str, env: &BTreeMap<String, String>) -> Result
     Ok(Secret::new(value))
 }
 
+/// Whether `a` and `b` hold the same bytes, in a time that depends on their
+/// length only, not on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,6 +158,7 @@ async fn proxy(
         state,
         &config.auth,
         key,
+        req.conn_data::<auth::ConnectionKey>(),
         ip,
         peek.model.as_deref(),
         body::prompt_estimate(&body, call),

@@ -101,7 +101,7 @@ async fn admit(
     // The user's rules apply at connect (expiry, models, IPs, RPM); the
     // session holds no token reservation: each `response.done` is charged
     // as it comes.
-    let who = auth::admit(state, &config.auth, key, ip, Some(&model), 0).await?;
+    let who = auth::admit(state, &config.auth, key, None, ip, Some(&model), 0).await?;
     if let Client::User {
         id, reservation, ..
     } = &who

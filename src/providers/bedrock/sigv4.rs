@@ -286,7 +286,9 @@ pub fn verify(
         service,
         time,
     )
-    .is_some_and(|expected| constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()))
+    .is_some_and(|expected| {
+        crate::config::constant_time_eq(expected.as_bytes(), auth.signature.as_bytes())
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -321,10 +323,6 @@ fn recompute(
         SignableRequest::new(method, url, signed.into_iter(), SignableBody::Bytes(body)).ok()?;
     let output = sign_request(signable, &params).ok()?;
     Some(output.signature().to_owned())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
