@@ -1,8 +1,10 @@
 //! Step 2, auth: which client is this? The key comes from
 //! `Authorization: Bearer`, `x-api-key` or `api-key`. It is never compared
-//! as text: its SHA-256 digest is looked up among the users' digests (the
-//! Users actor holds only digests), so no timing reveals how much of a key
-//! matched. In passthrough mode an unknown key is forwarded upstream as-is.
+//! as text with the users' keys: its SHA-256 digest is looked up among the
+//! users' digests (the Users actor holds only digests), so no timing reveals
+//! how much of a key matched. (A connection remembers its last key and
+//! digest, [`ConnectionKey`], and compares the next key with it in constant
+//! time.) In passthrough mode an unknown key is forwarded upstream as-is.
 
 use actix_web::http::header::{HeaderMap, HeaderName};
 
@@ -103,8 +105,9 @@ impl ConnectionKey {
 
 /// Resolves the presented key to a user and applies the user's rules
 /// (expiry, models, IPs, concurrency, prompt size, RPM, TPM, quotas). The
-/// key is hashed and looked up by digest; the plain key is never stored.
-/// `connection`: the key memo of the request's connection, when it has one.
+/// key is hashed and looked up by digest; the plain key is never stored
+/// (`connection`, the memo of the request's connection when it has one,
+/// holds it in memory while the connection lasts).
 pub async fn admit(
     state: &AppState,
     auth: &AuthConfig,
