@@ -30,7 +30,8 @@
 //!   failover, the two-way relay, session caps and usage.
 //! - [`routes`]: the route table and the gateway's own endpoints.
 //! - [`server`]: start from an injected listener, graceful stop, flush.
-//! - [`state`]: what handlers share, and the config snapshot a reload swaps.
+//! - [`state`]: what handlers share, the config snapshot a reload swaps, and
+//!   each worker thread's handle on them.
 //! - [`translate`]: wire-format translation through the OpenAI pivot.
 //! - [`users`]: client keys as users with roles, limits, quotas, expiry.
 //! - [`admin`]: the admin API (users, upstream keys, bans, usage, its

@@ -1,6 +1,7 @@
 //! AppState: what every request handler shares: the live config snapshot
 //! (`live.rs`, replaced as one piece by a reload, `reload.rs`), the actors'
-//! handles, and the few lock-free counters selection reads.
+//! handles, and the few lock-free counters selection reads. Proxied
+//! requests reach it through their worker thread's handle (`worker.rs`).
 
 pub mod live;
 pub mod reload;
