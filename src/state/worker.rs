@@ -8,7 +8,9 @@
 //! of them a request: the state's count, the snapshot lock's, the
 //! snapshot's count, each up and down again. A request instead borrows the
 //! state through its worker's handle, whose own count only this thread
-//! touches, and shares the worker's copy of the snapshot by `Rc`.
+//! touches, and shares the worker's copy of the snapshot by `Rc`. (On the
+//! 2-core benchmark VM this made no difference that could be measured:
+//! BENCHMARKS.md, hot spot 17. The traffic it removes grows with cores.)
 //!
 //! The worker keeps the snapshot until the state's generation moves (a
 //! reload bumps it after swapping the snapshot in); checking it is a read
